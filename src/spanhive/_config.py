@@ -1,0 +1,298 @@
+"""Configuration, resolved once into a frozen :class:`Settings`.
+
+Precedence for every setting: argument in code › ``SPANHIVE_*`` env var › HoneyHive ``HH_*`` env var ›
+default. A bad *argument* raises :class:`~spanhive.ConfigError` naming it; a bad *environment* value never
+raises (the exporter may be built by ``opentelemetry-instrument``, where an exception would switch off all
+instrumentation): it is logged once, naming the variable, and the next source in the precedence is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from opentelemetry.util.re import parse_env_headers
+
+from spanhive import environment_variables as ev
+from spanhive.exceptions import ConfigError
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://api.honeyhive.ai"
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024  # bytes
+COMPRESSIONS = frozenset({"gzip", "none"})
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the exporter needs to know, after precedence and validation."""
+
+    endpoint: str
+    """``http(s)://…`` base URL (no trailing slash) or ``sqlite:///…`` store URL."""
+    api_key: Optional[str] = None
+    project: Optional[str] = None
+    """``None``: taken per span from ``service.name``, else ``default``."""
+    source: Optional[str] = None
+    """``None``: taken per span from ``deployment.environment``, else ``dev``."""
+    session_name: Optional[str] = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    compression: str = "gzip"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    spool_dir: Optional[Path] = None
+    """``None`` when the spool is switched off."""
+    spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
+    disabled: bool = False
+    disabled_reason: str = ""
+
+    @property
+    def store_path(self) -> Optional[Path]:
+        """The SQLite file when the endpoint is the embedded store, else ``None``."""
+        return sqlite_path(self.endpoint) if self.endpoint.startswith("sqlite:") else None
+
+
+def user_dir(kind: str) -> Path:
+    """Per-user ``data`` or ``state`` directory for spanhive, following each platform's convention."""
+    home = Path.home()
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local") / "spanhive"
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / "spanhive"
+    xdg, fallback = {"data": ("XDG_DATA_HOME", ".local/share"), "state": ("XDG_STATE_HOME", ".local/state")}[
+        kind
+    ]
+    base = os.environ.get(xdg)
+    return Path(base if base and os.path.isabs(base) else home / fallback) / "spanhive"
+
+
+def default_store_url() -> str:
+    return "sqlite:///" + str(user_dir("data") / "spanhive.db").lstrip("/")
+
+
+def sqlite_path(url: str) -> Path:
+    """``sqlite:///abs/file.db`` → ``/abs/file.db``; ``sqlite:///C:/x.db`` → ``C:/x.db``."""
+    rest = unquote(url[len("sqlite://") :]) if url.startswith("sqlite://") else unquote(url[len("sqlite:") :])
+    if len(rest) > 3 and rest[0] == "/" and rest[2] == ":":  # Windows drive letter
+        rest = rest[1:]
+    return Path(rest)
+
+
+# --- parsers: each takes a raw value and returns the parsed one or raises ValueError(expected …) ---------
+
+
+def _parse_str(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value.strip()
+
+
+def _parse_endpoint(value: Any) -> str:
+    text = _parse_str(value)
+    if text.startswith("sqlite:"):
+        if not str(sqlite_path(text)).strip("/"):
+            raise ValueError("expected sqlite:///path/to/file.db")
+        return text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("expected an http(s):// URL or sqlite:///path/to/file.db")
+    return text.rstrip("/")
+
+
+def _parse_seconds(value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError("expected a number of seconds greater than 0") from None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError("expected a number of seconds greater than 0")
+    return float(value)
+
+
+def _parse_byte_count(value: Any) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError("expected a whole number of bytes greater than 0")
+    return value
+
+
+def _parse_compression(value: Any) -> str:
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in COMPRESSIONS:
+        raise ValueError("expected one of: " + ", ".join(sorted(COMPRESSIONS)))
+    return str(text)
+
+
+def _parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("expected one of 1/true/yes/on or 0/false/no/off")
+
+
+def _parse_headers(value: Any) -> Mapping[str, str]:
+    if isinstance(value, str):
+        return dict(parse_env_headers(value, liberal=True))
+    if not isinstance(value, Mapping):
+        raise ValueError("expected a mapping of header names to values")
+    headers = {}
+    for key, val in value.items():
+        if not isinstance(key, str) or not isinstance(val, str) or not key.strip():
+            raise ValueError("expected string header names and values")
+        if any(c in key + val for c in "\r\n"):
+            raise ValueError("header names and values may not contain line breaks")
+        headers[key.strip().lower()] = val
+    return headers
+
+
+def _parse_spool_dir(value: Any) -> Optional[Path]:
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise ValueError('expected a directory path, or "off"')
+    return Path(value).expanduser()
+
+
+# --- resolution --------------------------------------------------------------------------------------------
+
+
+def _env(environ: Mapping[str, str], name: str) -> Optional[str]:
+    value = environ.get(name)
+    return value if value is not None and value.strip() else None
+
+
+def _resolve(
+    name: str,
+    argument: Any,
+    env_names: tuple[str, ...],
+    parse: Callable[[Any], T],
+    environ: Mapping[str, str],
+) -> Optional[T]:
+    """The first valid source wins: the argument (raising if bad), then each env var (logging if bad)."""
+    if argument is not None:
+        try:
+            return parse(argument)
+        except ValueError as exc:
+            raise ConfigError(f"{name}={argument!r} is invalid: {exc}") from None
+    for env_name in env_names:
+        raw = _env(environ, env_name)
+        if raw is None:
+            continue
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            _logger.warning("spanhive: ignoring %s=%r: %s", env_name, raw, exc)
+    return None
+
+
+def resolve(
+    *,
+    api_key: Optional[str] = None,
+    endpoint: Optional[str] = None,
+    project: Optional[str] = None,
+    source: Optional[str] = None,
+    session_name: Optional[str] = None,
+    timeout_s: Optional[float] = None,
+    compression: Optional[str] = None,
+    headers: Optional[Mapping[str, str]] = None,
+    spool_dir: Optional[str | os.PathLike[str]] = None,
+    spool_max_bytes: Optional[int] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> Settings:
+    """Resolve every setting by precedence. Raises :class:`ConfigError` only for bad arguments."""
+    env = os.environ if environ is None else environ
+
+    def pick(name: str, arg: Any, envs: tuple[str, ...], parse: Callable[[Any], T]) -> Optional[T]:
+        return _resolve(name, arg, envs, parse, env)
+
+    disabled = bool(pick("disabled", None, (ev.SPANHIVE_DISABLED, ev.HH_DISABLE_TRACING), _parse_bool))
+    reason = "disabled by " + _first_set(env, ev.SPANHIVE_DISABLED, ev.HH_DISABLE_TRACING) if disabled else ""
+
+    key = pick("api_key", api_key, (ev.SPANHIVE_API_KEY, ev.HH_API_KEY), _parse_str)
+    url = pick("endpoint", endpoint, (), _parse_endpoint)
+    if url is None:
+        for env_name in (ev.SPANHIVE_ENDPOINT, ev.HH_API_URL):
+            raw = _env(env, env_name)
+            if raw is None:
+                continue
+            try:
+                url = _parse_endpoint(raw)
+            except ValueError as exc:
+                # Falling back to another destination would send data somewhere the user did not ask for.
+                _logger.error("spanhive: exporter disabled: %s=%r is invalid: %s", env_name, raw, exc)
+                disabled, reason = True, f"{env_name} is invalid"
+                url = ""
+            break
+    if url is None:
+        url = DEFAULT_API_URL if key else default_store_url()
+
+    spool: Optional[Path] = user_dir("state") / "spool"
+    if spool_dir is not None or _env(env, ev.SPANHIVE_SPOOL_DIR) is not None:
+        spool = pick("spool_dir", spool_dir, (ev.SPANHIVE_SPOOL_DIR,), _parse_spool_dir)
+
+    return Settings(
+        endpoint=url,
+        api_key=key,
+        project=pick("project", project, (ev.SPANHIVE_PROJECT, ev.HH_PROJECT), _parse_str),
+        source=pick("source", source, (ev.SPANHIVE_SOURCE, ev.HH_SOURCE), _parse_str),
+        session_name=pick(
+            "session_name", session_name, (ev.SPANHIVE_SESSION_NAME, ev.HH_SESSION_NAME), _parse_str
+        ),
+        timeout_s=_or(
+            pick(
+                "timeout_s",
+                timeout_s,
+                (ev.SPANHIVE_EXPORT_TIMEOUT_SECONDS, ev.HH_EXPORT_TIMEOUT_SECONDS),
+                _parse_seconds,
+            ),
+            DEFAULT_TIMEOUT_S,
+        ),
+        compression=_or(
+            pick("compression", compression, (ev.SPANHIVE_COMPRESSION,), _parse_compression), "gzip"
+        ),
+        headers=_or(pick("headers", headers, (ev.SPANHIVE_HEADERS,), _parse_headers), {}),
+        spool_dir=spool,
+        spool_max_bytes=_or(
+            pick("spool_max_bytes", spool_max_bytes, (ev.SPANHIVE_SPOOL_MAX_BYTES,), _parse_byte_count),
+            DEFAULT_SPOOL_MAX_BYTES,
+        ),
+        disabled=disabled,
+        disabled_reason=reason,
+    )
+
+
+def _or(value: Optional[T], default: T) -> T:
+    return default if value is None else value
+
+
+def _first_set(environ: Mapping[str, str], *names: str) -> str:
+    return next((name for name in names if _env(environ, name) is not None), names[0])
+
+
+def masked(secret: Optional[str]) -> str:
+    """A key shown in logs and ``doctor``: enough to recognise it, never enough to use it."""
+    if not secret:
+        return "(none)"
+    return secret[:4] + "…" + secret[-2:] if len(secret) > 10 else "****"

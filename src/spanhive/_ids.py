@@ -1,0 +1,60 @@
+"""Deterministic ids: the same span always maps to the same event and session ids.
+
+That is what makes retries and spool replays idempotent and lets any process map any span without shared
+state. Ids are shaped as random (version 4, RFC 4122 variant) UUIDs because the HoneyHive API validates them
+as such; they are derived with BLAKE2b, keyed by a domain label so an event id never equals a session id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from hashlib import blake2b
+from typing import Optional
+
+_EVENT = b"spanhive:event"  # BLAKE2b personalisation: at most 16 bytes
+_TRACE_SESSION = b"spanhive:trace"
+_NAMED_SESSION = b"spanhive:session"
+
+
+def _uuid4_shaped(digest: bytes) -> str:
+    raw = bytearray(digest)
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def event_id(trace_id: int, span_id: int) -> str:
+    """The event id of span ``span_id`` in trace ``trace_id``."""
+    payload = trace_id.to_bytes(16, "big") + span_id.to_bytes(8, "big")
+    return _uuid4_shaped(blake2b(payload, digest_size=16, person=_EVENT).digest())
+
+
+def trace_session_id(trace_id: int) -> str:
+    """The session id of a trace that names no session of its own."""
+    return _uuid4_shaped(
+        blake2b(trace_id.to_bytes(16, "big"), digest_size=16, person=_TRACE_SESSION).digest()
+    )
+
+
+def canonical_uuid(value: str) -> Optional[str]:
+    """``value`` as a lower-case hyphenated UUID if it is one, else ``None``."""
+    if not 32 <= len(value) <= 38:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def session_id_for(value: str) -> tuple[str, bool]:
+    """A session id for an explicit session attribute: ``(id, True)`` when ``value`` had to be converted.
+
+    A value that is already a UUID is used as is (canonicalised); anything else becomes a deterministic UUID,
+    so every process and every retry turns the same external id into the same session.
+    """
+    canonical = canonical_uuid(value)
+    if canonical is not None:
+        return canonical, False
+    digest = blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16, person=_NAMED_SESSION).digest()
+    return _uuid4_shaped(digest), True

@@ -1,0 +1,114 @@
+"""The retry loop: one deadline, exponential backoff with jitter, ``Retry-After``, interruptible sleeps.
+
+Clock, sleep and randomness are injected so the policy can be tested without patching and without waiting.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import threading
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Callable, Optional
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class Verdict(enum.Enum):
+    SUCCESS = "success"
+    RETRY = "retry"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one try produced: a verdict, an optional server-requested delay, and a short description."""
+
+    verdict: Verdict
+    detail: str = ""
+    retry_after_s: Optional[float] = None
+    status: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the whole loop ended."""
+
+    delivered: bool
+    attempts: int
+    last: Attempt
+    reason: str = ""
+    """Why it stopped without delivering: ``permanent``, ``deadline`` or ``shutdown``."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before retry ``n`` (0-based): ``initial_s * multiplier**n``, capped, times ``1 ± jitter``."""
+
+    initial_s: float = 0.5
+    multiplier: float = 2.0
+    max_s: float = 30.0
+    jitter: float = 0.2
+
+    def delay(self, retry: int, rand: Callable[[], float]) -> float:
+        base = min(self.max_s, self.initial_s * self.multiplier**retry)
+        return base * (1 + self.jitter * (2 * rand() - 1))
+
+
+class Retrier:
+    """Runs an attempt function until success, a permanent failure, the deadline or shutdown."""
+
+    def __init__(
+        self,
+        backoff: Backoff = Backoff(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        stop: Optional[threading.Event] = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.backoff = backoff
+        self.clock = clock
+        self.stop = stop if stop is not None else threading.Event()
+        self.rand = rand
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait ``seconds`` unless shutdown comes first; ``True`` when interrupted."""
+        return self.stop.wait(seconds)
+
+    def run(self, attempt: Callable[[float], Attempt], deadline: float) -> Outcome:
+        """Call ``attempt(seconds_left)`` until it succeeds or it is pointless to go on."""
+        retry = 0
+        while True:
+            result = attempt(max(0.0, deadline - self.clock()))
+            if result.verdict is Verdict.SUCCESS:
+                return Outcome(True, retry + 1, result)
+            if result.verdict is Verdict.PERMANENT:
+                return Outcome(False, retry + 1, result, "permanent")
+            if self.stop.is_set():
+                return Outcome(False, retry + 1, result, "shutdown")
+            wait = result.retry_after_s
+            if wait is None:
+                wait = self.backoff.delay(retry, self.rand)
+            if self.clock() + wait > deadline:
+                return Outcome(False, retry + 1, result, "deadline")
+            if self.sleep(wait):
+                return Outcome(False, retry + 1, result, "shutdown")
+            retry += 1
+
+
+def parse_retry_after(value: Optional[str], now: Callable[[], float] = time.time) -> Optional[float]:
+    """``Retry-After`` as seconds from now: delay-seconds or an HTTP date; ``None`` when absent or invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now())

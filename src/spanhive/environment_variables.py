@@ -1,0 +1,70 @@
+"""Environment variables spanhive reads.
+
+Each name is a public constant so that tools (and ``opentelemetry-instrument``, through the
+``opentelemetry_environment_variables`` entry point) can discover them. A ``SPANHIVE_*`` variable wins over
+its HoneyHive ``HH_*`` fallback; an argument given in code wins over both. Units are part of the names.
+"""
+
+from __future__ import annotations
+
+SPANHIVE_API_KEY = "SPANHIVE_API_KEY"
+"""API key sent as ``Authorization: Bearer <key>``. Fallback: ``HH_API_KEY``."""
+
+SPANHIVE_ENDPOINT = "SPANHIVE_ENDPOINT"
+"""Where sessions go: an ``http(s)://`` API base URL or ``sqlite:///path/to/file.db``.
+
+Fallback: ``HH_API_URL``. Default: ``https://api.honeyhive.ai`` when an API key is set, else the embedded
+store in the per-user data directory.
+"""
+
+SPANHIVE_PROJECT = "SPANHIVE_PROJECT"
+"""Project every event is filed under. Fallback: ``HH_PROJECT``. Default: the ``service.name`` resource
+attribute, else ``default``."""
+
+SPANHIVE_SOURCE = "SPANHIVE_SOURCE"
+"""Source (environment) of the events. Fallback: ``HH_SOURCE``. Default: the ``deployment.environment``
+resource attribute, else ``dev``."""
+
+SPANHIVE_SESSION_NAME = "SPANHIVE_SESSION_NAME"
+"""Session name when the spans name none. Fallback: ``HH_SESSION_NAME``. Default: the root span's name."""
+
+SPANHIVE_EXPORT_TIMEOUT_SECONDS = "SPANHIVE_EXPORT_TIMEOUT_SECONDS"
+"""Deadline in seconds for one ``export()`` call, retries and backoff included.
+Fallback: ``HH_EXPORT_TIMEOUT_SECONDS``. Default: 10."""
+
+SPANHIVE_COMPRESSION = "SPANHIVE_COMPRESSION"
+"""Request body compression: ``gzip`` (default) or ``none``."""
+
+SPANHIVE_HEADERS = "SPANHIVE_HEADERS"
+"""Extra HTTP headers in the OpenTelemetry format ``key=value,key2=value2`` (values URL-encoded)."""
+
+SPANHIVE_SPOOL_DIR = "SPANHIVE_SPOOL_DIR"
+"""Directory of the durable on-disk spool for requests that could not be delivered; ``off`` disables it.
+Default: ``spool`` in the per-user state directory."""
+
+SPANHIVE_SPOOL_MAX_BYTES = "SPANHIVE_SPOOL_MAX_BYTES"
+"""Byte cap of the spool directory; past it the oldest requests are dropped and counted. Default: 256 MiB."""
+
+SPANHIVE_DISABLED = "SPANHIVE_DISABLED"
+"""Kill switch: ``true`` turns the exporter into a no-op. Fallback: ``HH_DISABLE_TRACING``. Default: false."""
+
+HH_API_KEY = "HH_API_KEY"
+"""HoneyHive's name for the API key; read when ``SPANHIVE_API_KEY`` is unset."""
+
+HH_API_URL = "HH_API_URL"
+"""HoneyHive's name for the API base URL; read when ``SPANHIVE_ENDPOINT`` is unset."""
+
+HH_PROJECT = "HH_PROJECT"
+"""HoneyHive's name for the project; read when ``SPANHIVE_PROJECT`` is unset."""
+
+HH_SOURCE = "HH_SOURCE"
+"""HoneyHive's name for the source; read when ``SPANHIVE_SOURCE`` is unset."""
+
+HH_SESSION_NAME = "HH_SESSION_NAME"
+"""HoneyHive's name for the session name; read when ``SPANHIVE_SESSION_NAME`` is unset."""
+
+HH_EXPORT_TIMEOUT_SECONDS = "HH_EXPORT_TIMEOUT_SECONDS"
+"""HoneyHive's name for the export deadline; read when ``SPANHIVE_EXPORT_TIMEOUT_SECONDS`` is unset."""
+
+HH_DISABLE_TRACING = "HH_DISABLE_TRACING"
+"""HoneyHive's kill switch; read when ``SPANHIVE_DISABLED`` is unset."""

@@ -1,0 +1,94 @@
+"""Group a batch's events by session and build each session's SessionProperties record.
+
+The batch is the only context: parent/child links, the default ``chain``/``tool`` type, and the session's
+root are taken from the spans exported together. What a later batch adds is merged by the receiver (the
+store merges properties; the API does the same), so nothing here needs memory across calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Optional
+
+from spanhive._records import Event, SessionProperties
+from spanhive.mapping._span import Defaults, SessionHint
+
+
+@dataclass
+class SessionGroup:
+    """One session's events from one batch, with the properties the batch reveals about it."""
+
+    properties: SessionProperties
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def project(self) -> str:
+        return self.events[0]["project"]
+
+
+def group_sessions(mapped: Iterable[tuple[Event, SessionHint]], defaults: Defaults) -> list[SessionGroup]:
+    pairs = list(mapped)
+    by_id = {event["event_id"]: event for event, _ in pairs}
+    for event, _ in pairs:
+        parent = by_id.get(event["parent_id"] or "")
+        if parent is not None and parent is not event:
+            parent["children_ids"].append(event["event_id"])
+
+    groups: dict[str, SessionGroup] = {}
+    roots: dict[str, list[Event]] = {}
+    names: dict[str, str] = {}
+    for event, hint in pairs:
+        if len(event["children_ids"]) > 1:
+            event["children_ids"].sort(key=lambda child: (by_id[child]["start_time"], child))
+        if not hint.typed:
+            event["event_type"] = "chain" if hint.root or event["children_ids"] else "tool"
+        sid = event["session_id"]
+        group = groups.get(sid)
+        if group is None:
+            group = groups[sid] = SessionGroup(_empty_properties(sid, event["source"]))
+        group.events.append(event)
+        for key, value in event["user_properties"].items():
+            group.properties["user_properties"].setdefault(key, value)
+        if hint.name and sid not in names:
+            names[sid] = hint.name
+        if hint.root:
+            roots.setdefault(sid, []).append(event)
+
+    for sid, group in groups.items():
+        props = group.properties
+        session_roots = sorted(roots.get(sid, ()), key=lambda e: (e["start_time"], e["event_id"]))
+        props["session_name"] = _name(names.get(sid), defaults, session_roots)
+        if session_roots:
+            first, last = session_roots[0], session_roots[-1]
+            props["inputs"] = first["inputs"]
+            props["outputs"] = last["outputs"]
+            props["error"] = last["error"]
+            external = first["metadata"].get("external_session_id")
+            if external is not None:
+                props["metadata"]["external_session_id"] = external
+    return list(groups.values())
+
+
+def _name(explicit: Optional[str], defaults: Defaults, roots: list[Event]) -> Optional[str]:
+    if explicit:
+        return explicit
+    if defaults.session_name:
+        return defaults.session_name
+    return roots[0]["event_name"] if roots else None
+
+
+def _empty_properties(session_id: str, source: str) -> SessionProperties:
+    return {
+        "session_name": None,
+        "source": source,
+        "session_id": session_id,
+        "config": {},
+        "inputs": {},
+        "outputs": {},
+        "error": None,
+        "user_properties": {},
+        "metrics": {},
+        "feedback": {},
+        "metadata": {},
+    }

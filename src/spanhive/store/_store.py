@@ -1,0 +1,304 @@
+"""SQLite store of sessions and events: WAL, versioned schema, idempotent upserts that merge sessions.
+
+Writes go through one connection under a lock (SQLite allows one writer at a time anyway); readers open
+their own. Upserts are keyed by ``event_id`` and ``session_id``, so replaying a batch changes nothing, and a
+session's properties merge as its batches arrive in any order.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Optional
+
+from spanhive._records import DICT_FIELDS
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "sessions and events",
+        """
+        CREATE TABLE sessions (
+            session_id TEXT PRIMARY KEY,
+            project TEXT,
+            session_name TEXT,
+            source TEXT,
+            config TEXT NOT NULL DEFAULT '{}',
+            inputs TEXT NOT NULL DEFAULT '{}',
+            outputs TEXT NOT NULL DEFAULT '{}',
+            error TEXT,
+            user_properties TEXT NOT NULL DEFAULT '{}',
+            metrics TEXT NOT NULL DEFAULT '{}',
+            feedback TEXT NOT NULL DEFAULT '{}',
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL
+        );
+        CREATE TABLE events (
+            event_id TEXT PRIMARY KEY,
+            session_id TEXT NOT NULL,
+            parent_id TEXT,
+            project TEXT,
+            source TEXT,
+            event_name TEXT,
+            event_type TEXT,
+            start_time INTEGER,
+            end_time INTEGER,
+            duration REAL,
+            error TEXT,
+            children_ids TEXT NOT NULL DEFAULT '[]',
+            config TEXT NOT NULL DEFAULT '{}',
+            inputs TEXT NOT NULL DEFAULT '{}',
+            outputs TEXT NOT NULL DEFAULT '{}',
+            metadata TEXT NOT NULL DEFAULT '{}',
+            metrics TEXT NOT NULL DEFAULT '{}',
+            feedback TEXT NOT NULL DEFAULT '{}',
+            user_properties TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX events_by_session ON events (session_id, start_time);
+        """,
+    ),
+)
+
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)"
+)
+_EVENT_COLUMNS = (
+    "event_id", "session_id", "parent_id", "project", "source", "event_name", "event_type",
+    "start_time", "end_time", "duration", "error", "children_ids", *DICT_FIELDS,
+)  # fmt: skip
+_UPSERT_EVENT = f"""
+INSERT INTO events ({", ".join(_EVENT_COLUMNS)}) VALUES ({", ".join("?" * len(_EVENT_COLUMNS))})
+ON CONFLICT (event_id) DO UPDATE SET
+    {", ".join(f"{c} = excluded.{c}" for c in _EVENT_COLUMNS if c not in ("event_id", "children_ids"))},
+    children_ids = (
+        SELECT json_group_array(value) FROM (
+            SELECT value FROM json_each(events.children_ids)
+            UNION SELECT value FROM json_each(excluded.children_ids)
+        )
+    )
+"""
+_SESSION_COLUMNS = (
+    "session_id", "project", "session_name", "source", "error", *DICT_FIELDS, "created_at", "updated_at",
+)  # fmt: skip
+_UPSERT_SESSION = f"""
+INSERT INTO sessions ({", ".join(_SESSION_COLUMNS)}) VALUES ({", ".join("?" * len(_SESSION_COLUMNS))})
+ON CONFLICT (session_id) DO UPDATE SET
+    project = COALESCE(sessions.project, excluded.project),
+    session_name = COALESCE(sessions.session_name, excluded.session_name),
+    source = COALESCE(sessions.source, excluded.source),
+    error = COALESCE(excluded.error, sessions.error),
+    inputs = CASE WHEN sessions.inputs = '{{}}' THEN excluded.inputs ELSE sessions.inputs END,
+    outputs = CASE WHEN excluded.outputs = '{{}}' THEN sessions.outputs ELSE excluded.outputs END,
+    user_properties = json_patch(excluded.user_properties, sessions.user_properties),
+    config = json_patch(sessions.config, excluded.config),
+    metrics = json_patch(sessions.metrics, excluded.metrics),
+    feedback = json_patch(sessions.feedback, excluded.feedback),
+    metadata = json_patch(sessions.metadata, excluded.metadata),
+    updated_at = excluded.updated_at
+"""
+_SUMMARY = """
+SELECT s.session_id, s.session_name, s.source, s.project, s.user_properties, s.error,
+       MIN(e.start_time) AS start_time, MAX(e.end_time) AS end_time,
+       COUNT(e.event_id) AS event_count, COALESCE(SUM(e.error IS NOT NULL), 0) AS error_count,
+       SUM(json_extract(e.metadata, '$.total_tokens')) AS total_tokens
+FROM sessions s LEFT JOIN events e ON e.session_id = s.session_id
+"""
+
+
+class StoreError(Exception):
+    """The database is missing, unreadable, or not a spanhive store; the message says which."""
+
+
+def _json(value: Any, empty: str = "{}") -> str:
+    if value is None:
+        return empty
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _text(value: Any) -> Optional[str]:
+    return None if value is None else str(value)
+
+
+class Store:
+    """A spanhive SQLite database file."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._lock = threading.Lock()
+        try:
+            if readonly:
+                if not self.path.is_file():
+                    raise StoreError(f"no spanhive database at {self.path}")
+                self._conn = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+                )
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA busy_timeout = 10000")
+            if readonly:
+                self._check_schema()
+            else:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+                self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a readable spanhive database ({exc})") from None
+
+    # --- schema ----------------------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(_MIGRATIONS_TABLE)
+            done = {row[0] for row in conn.execute("SELECT version FROM migrations")}
+            for version, name, sql in MIGRATIONS:
+                if version not in done:
+                    for statement in sql.split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    conn.execute("INSERT INTO migrations VALUES (?, ?, ?)", (version, name, time.time()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _check_schema(self) -> None:
+        tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"sessions", "events", "migrations"} <= tables:
+            raise StoreError(f"{self.path} is a SQLite file but not a spanhive database")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("SELECT COALESCE(MAX(version), 0) FROM migrations").fetchone()[0])
+
+    # --- writes ----------------------------------------------------------------------------------------
+
+    def ingest_batch(self, body: Mapping[str, Any]) -> list[str]:
+        """Store a ``/events/batch`` body; returns the ids of the events written (sessions excluded)."""
+        events = [e for e in body.get("events") or () if isinstance(e, Mapping)]
+        sessions = [e for e in events if e.get("event_type") == "session"]
+        spans = [e for e in events if e.get("event_type") != "session"]
+        props = body.get("session_properties")
+        now = time.time()
+        rows: list[tuple[Any, ...]] = []
+        if body.get("is_single_session") and isinstance(props, Mapping):
+            project = next((e.get("project") for e in spans), None)
+            rows.append(self._session_row(props, project, now))
+        rows.extend(self._session_row(e, e.get("project"), now) for e in sessions)
+        named = {row[0] for row in rows}
+        rows.extend(
+            self._session_row({"session_id": sid}, project, now)
+            for sid, project in {(e.get("session_id"), e.get("project")) for e in spans}
+            if sid and sid not in named
+        )
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(_UPSERT_SESSION, rows)
+                self._conn.executemany(_UPSERT_EVENT, [self._event_row(e) for e in spans])
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return [str(e.get("event_id")) for e in spans]
+
+    @staticmethod
+    def _event_row(event: Mapping[str, Any]) -> tuple[Any, ...]:
+        get = event.get
+        return (
+            str(get("event_id")),
+            str(get("session_id")),
+            _text(get("parent_id")),
+            _text(get("project")),
+            _text(get("source")),
+            _text(get("event_name")),
+            _text(get("event_type")),
+            get("start_time"),
+            get("end_time"),
+            get("duration"),
+            _text(get("error")),
+            _json(get("children_ids"), "[]"),
+            *(_json(get(f)) for f in DICT_FIELDS),
+        )
+
+    @staticmethod
+    def _session_row(props: Mapping[str, Any], project: Any, now: float) -> tuple[Any, ...]:
+        get = props.get
+        return (
+            str(get("session_id")),
+            _text(project),
+            _text(get("session_name") if "session_name" in props else get("event_name")),
+            _text(get("source")),
+            _text(get("error")),
+            *(_json(get(f)) for f in DICT_FIELDS),
+            now,
+            now,
+        )
+
+    # --- reads -----------------------------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} could not be read ({exc})") from None
+
+    def list_sessions(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Recent sessions, newest first, with event counts, errors, timings and token totals."""
+        rows = self._query(
+            _SUMMARY + " GROUP BY s.session_id ORDER BY start_time IS NULL, start_time DESC LIMIT ?", (limit,)
+        )
+        return [_decode(row) for row in rows]
+
+    def find_session_id(self, prefix: str) -> Optional[str]:
+        """The session id equal to ``prefix`` or the only one starting with it; ``None`` if none.
+
+        Raises :class:`StoreError` when the prefix is ambiguous.
+        """
+        exact = self._query("SELECT session_id FROM sessions WHERE session_id = ?", (prefix,))
+        if exact:
+            return str(exact[0][0])
+        pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self._query(
+            "SELECT session_id FROM sessions WHERE session_id LIKE ? ESCAPE '\\' LIMIT 2", (pattern,)
+        )
+        if len(rows) > 1:
+            raise StoreError(f"session id prefix {prefix!r} matches more than one session")
+        return str(rows[0][0]) if rows else None
+
+    def get_session(self, session_id: str) -> Optional[dict[str, Any]]:
+        """A session's record and summary, with its events (oldest first); ``None`` if unknown."""
+        rows = self._query(_SUMMARY + " WHERE s.session_id = ? GROUP BY s.session_id", (session_id,))
+        if not rows:
+            return None
+        session = _decode(rows[0])
+        props = self._query("SELECT * FROM sessions WHERE session_id = ?", (session_id,))[0]
+        session.update(_decode(props))
+        session["events"] = self.events(session_id)
+        return session
+
+    def events(self, session_id: str) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT * FROM events WHERE session_id = ? ORDER BY start_time, event_id", (session_id,)
+        )
+        return [_decode(row) for row in rows]
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _decode(row: sqlite3.Row) -> dict[str, Any]:
+    record = dict(row)
+    for key in (*DICT_FIELDS, "children_ids"):
+        if key in record and isinstance(record[key], str):
+            record[key] = json.loads(record[key])
+    return record
