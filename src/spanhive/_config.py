@@ -101,7 +101,7 @@ def _parse_str(value: Any) -> str:
 def _parse_endpoint(value: Any) -> str:
     text = _parse_str(value)
     if text.startswith("sqlite:"):
-        if not str(sqlite_path(text)).strip("/"):
+        if not text[len("sqlite:") :].strip("/"):
             raise ValueError("expected sqlite:///path/to/file.db")
         return text
     parts = urlsplit(text)

@@ -30,17 +30,15 @@ class SessionGroup:
 def group_sessions(mapped: Iterable[tuple[Event, SessionHint]], defaults: Defaults) -> list[SessionGroup]:
     pairs = list(mapped)
     by_id = {event["event_id"]: event for event, _ in pairs}
-    for event, _ in pairs:
+    for event, _ in sorted(pairs, key=lambda pair: (pair[1].start_ns, pair[0]["event_id"])):
         parent = by_id.get(event["parent_id"] or "")
         if parent is not None and parent is not event:
             parent["children_ids"].append(event["event_id"])
 
     groups: dict[str, SessionGroup] = {}
-    roots: dict[str, list[Event]] = {}
+    roots: dict[str, list[tuple[int, Event]]] = {}
     names: dict[str, str] = {}
     for event, hint in pairs:
-        if len(event["children_ids"]) > 1:
-            event["children_ids"].sort(key=lambda child: (by_id[child]["start_time"], child))
         if not hint.typed:
             event["event_type"] = "chain" if hint.root or event["children_ids"] else "tool"
         sid = event["session_id"]
@@ -53,11 +51,13 @@ def group_sessions(mapped: Iterable[tuple[Event, SessionHint]], defaults: Defaul
         if hint.name and sid not in names:
             names[sid] = hint.name
         if hint.root:
-            roots.setdefault(sid, []).append(event)
+            roots.setdefault(sid, []).append((hint.start_ns, event))
 
     for sid, group in groups.items():
         props = group.properties
-        session_roots = sorted(roots.get(sid, ()), key=lambda e: (e["start_time"], e["event_id"]))
+        session_roots = [
+            event for _, event in sorted(roots.get(sid, []), key=lambda r: (r[0], r[1]["event_id"]))
+        ]
         props["session_name"] = _name(names.get(sid), defaults, session_roots)
         if session_roots:
             first, last = session_roots[0], session_roots[-1]

@@ -58,6 +58,8 @@ class SessionHint(NamedTuple):
     """The span is the top span of its trace."""
     typed: bool
     """``event_type`` came from the span; otherwise it is settled once the batch's tree is known."""
+    start_ns: int
+    """Exact start, to order siblings that start within the same millisecond."""
 
 
 def map_span(span: ReadableSpan, defaults: Defaults) -> tuple[Event, SessionHint]:
@@ -128,7 +130,7 @@ def map_span(span: ReadableSpan, defaults: Defaults) -> tuple[Event, SessionHint
     event["error"] = _error(span, attrs, system)
     _describe_span(span, resource, system)
     event["metadata"] = _merge_metadata(attrs.leftovers(), event["metadata"], system)
-    return event, SessionHint(session_name, parent is None, event_type is not None)
+    return event, SessionHint(session_name, parent is None, event_type is not None, start)
 
 
 def _service(resource: Any) -> Optional[str]:
@@ -253,4 +255,4 @@ def map_span_safely(span: ReadableSpan, defaults: Defaults) -> tuple[Event, Sess
             "metrics": {},
             "user_properties": {},
         }
-        return event, SessionHint(None, parent is None, False)
+        return event, SessionHint(None, parent is None, False, start)

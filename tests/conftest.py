@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.capture import CaptureServer
+
+_PREFIXES = ("SPANHIVE_", "HH_", "OTEL_")
+
+
+@pytest.fixture(autouse=True)
+def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's configuration or writes to their home directory."""
+    for name in list(os.environ):
+        if name.startswith(_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+def make_provider(exporter: SpanExporter, **resource: str) -> TracerProvider:
+    """A real SDK provider exporting synchronously, so a test sees each span as soon as it ends."""
+    provider = TracerProvider(resource=Resource.create(resource or {"service.name": "test-app"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
+
+
+@pytest.fixture
+def recorded() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    """A provider whose finished spans are kept in memory, to feed them to mapping code directly."""
+    memory = InMemorySpanExporter()
+    provider = make_provider(memory)
+    yield provider, memory
+    provider.shutdown()
+
+
+@pytest.fixture
+def capture() -> Iterator[CaptureServer]:
+    with CaptureServer() as server:
+        yield server
