@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pytest
 import requests
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import spanhive
@@ -182,10 +182,10 @@ def test_disabled_exporter_sends_nothing(
 
 def test_through_a_batch_span_processor(capture: CaptureServer) -> None:
     """The usual set-up: a real provider and BatchSpanProcessor; shutdown flushes everything."""
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
     provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(spanhive.SessionExporter(endpoint=capture.url, api_key="k")))
+    provider.add_span_processor(
+        BatchSpanProcessor(spanhive.SessionExporter(endpoint=capture.url, api_key="k"))
+    )
     tracer = provider.get_tracer("t")
     for i in range(50):
         with tracer.start_as_current_span(f"request-{i}"):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from spanhive import _ids
 from spanhive._encode import to_json
@@ -86,7 +86,9 @@ def test_a_leaf_and_a_subtree_at_the_same_path_keep_both(recorded: Recorded) -> 
 
 def test_times_are_epoch_milliseconds_and_duration_is_exact(recorded: Recorded) -> None:
     provider, memory = recorded
-    with provider.get_tracer("t").start_as_current_span("timed", start_time=1_700_000_000_123_456_789) as span:
+    with provider.get_tracer("t").start_as_current_span(
+        "timed", start_time=1_700_000_000_123_456_789
+    ) as span:
         span.end(end_time=1_700_000_001_123_956_789)
     event, _ = map_span(memory.get_finished_spans()[-1], DEFAULTS)
     assert (event["start_time"], event["end_time"]) == (1_700_000_000_123, 1_700_000_001_123)
@@ -158,7 +160,10 @@ def test_explicit_event_fields(recorded: Recorded) -> None:
     """HoneyHive's explicit type, name and id are final; an invalid type is kept in metadata."""
     explicit_id = str(uuid.uuid4())
     span = one_span(
-        recorded, honeyhive_event_type="model", honeyhive_event_name="llm call", honeyhive_event_id=explicit_id
+        recorded,
+        honeyhive_event_type="model",
+        honeyhive_event_name="llm call",
+        honeyhive_event_id=explicit_id,
     )
     event, hint = map_span(span, DEFAULTS)
     assert (event["event_type"], event["event_name"], event["event_id"]) == ("model", "llm call", explicit_id)
@@ -214,7 +219,9 @@ def test_span_events_links_and_kind_are_kept(recorded: Recorded) -> None:
     tracer = provider.get_tracer("t")
     with tracer.start_as_current_span("first") as first:
         pass
-    with tracer.start_as_current_span("srv", kind=SpanKind.SERVER, links=[_link(first)]) as span:
+    with tracer.start_as_current_span(
+        "srv", kind=SpanKind.SERVER, links=[Link(first.get_span_context())]
+    ) as span:
         span.add_event("cache.miss", {"key": "k1"})
     event, _ = map_span(memory.get_finished_spans()[-1], DEFAULTS)
     assert event["metadata"]["otel.span_kind"] == "server"
@@ -224,12 +231,6 @@ def test_span_events_links_and_kind_are_kept(recorded: Recorded) -> None:
         {"trace_id": format(first.get_span_context().trace_id, "032x"),
          "span_id": format(first.get_span_context().span_id, "016x")}
     ]  # fmt: skip
-
-
-def _link(span: Any) -> Any:
-    from opentelemetry.trace import Link
-
-    return Link(span.get_span_context())
 
 
 def test_sessions_group_across_traces_with_root_inputs_and_outputs(recorded: Recorded) -> None:
@@ -244,7 +245,9 @@ def test_sessions_group_across_traces_with_root_inputs_and_outputs(recorded: Rec
             "honeyhive.session_name": "support chat",
             f"honeyhive_user_properties.k{turn}": turn,
         }
-        with tracer.start_as_current_span(f"turn{turn}", attributes=attrs, start_time=1_000_000_000 * (turn + 1)):
+        with tracer.start_as_current_span(
+            f"turn{turn}", attributes=attrs, start_time=1_000_000_000 * (turn + 1)
+        ):
             pass
     (group,) = group_sessions([map_span(s, DEFAULTS) for s in memory.get_finished_spans()], DEFAULTS)
     props = group.properties
@@ -273,7 +276,12 @@ def test_bad_values_never_break_encoding(recorded: Recorded) -> None:
     """NaN, infinities, lone surrogates and garbage JSON still give strict JSON."""
     span = one_span(
         recorded,
-        **{"score": float("nan"), "honeyhive_metrics.x": float("inf"), "text": "bad \ud800 surrogate", "j": "{nope"},
+        **{
+            "score": float("nan"),
+            "honeyhive_metrics.x": float("inf"),
+            "text": "bad \ud800 surrogate",
+            "j": "{nope",
+        },
     )
     event, _ = map_span(span, DEFAULTS)
     decoded = json.loads(to_json(event))
@@ -285,7 +293,7 @@ def test_bad_values_never_break_encoding(recorded: Recorded) -> None:
 
 def test_a_span_that_defeats_the_mapper_still_yields_an_event(recorded: Recorded) -> None:
     """Even a broken span object maps to a minimal event that keeps its attributes."""
-    span = one_span(recorded, **{"k": "v"})
+    span = one_span(recorded, k="v")
     broken = ReadableSpan(name="broken", context=span.context, attributes={"k": "v"}, start_time=None)
     broken._status = None  # type: ignore[assignment]  # what a corrupt span can look like
     event, _ = map_span_safely(broken, DEFAULTS)

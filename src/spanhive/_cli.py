@@ -132,32 +132,31 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _tree(events: list[dict[str, Any]], session_id: str) -> list[str]:
-    """Events as an indented tree; an event whose parent is not stored hangs at the top level."""
+    """Events as an aligned tree; an event whose parent is not stored hangs at the top level."""
     ids = {e["event_id"] for e in events}
     children: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         parent = event["parent_id"] if event["parent_id"] in ids else session_id
         children.setdefault(parent, []).append(event)
-    lines: list[str] = []
+    rows: list[tuple[str, dict[str, Any]]] = []
     seen: set[str] = set()
 
     def walk(parent: str, prefix: str) -> None:
-        kids = children.get(parent, [])
+        kids = [e for e in children.get(parent, []) if e["event_id"] not in seen]  # bad data may loop
         for i, event in enumerate(kids):
-            if event["event_id"] in seen:  # a cycle in bad data must not hang the command
-                continue
             seen.add(event["event_id"])
             last = i == len(kids) - 1
-            branch = "└─ " if last else "├─ "
-            error = f"  ERROR: {_clip(event['error'], 100)}" if event["error"] else ""
-            lines.append(
-                f"{prefix}{branch}{event['event_type'] or '?':<5}  {_clip(event['event_name'] or '-', 48)}"
-                f"  {_duration(event['duration'])}{error}"
-            )
+            label = f"{event['event_type'] or '?':<5}  {_clip(event['event_name'] or '-', 48)}"
+            rows.append((prefix + ("└─ " if last else "├─ ") + label, event))
             walk(event["event_id"], prefix + ("   " if last else "│  "))
 
     walk(session_id, "")
-    return lines
+    width = max((len(label) for label, _ in rows), default=0)
+    return [
+        f"{label:<{width}}  {_duration(event['duration']):>9}"
+        + (f"  ERROR: {_clip(event['error'], 100)}" if event["error"] else "")
+        for label, event in rows
+    ]
 
 
 def _span_ms(row: dict[str, Any]) -> Optional[float]:

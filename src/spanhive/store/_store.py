@@ -288,7 +288,8 @@ class Store:
 
     def events(self, session_id: str) -> list[dict[str, Any]]:
         rows = self._query(
-            "SELECT * FROM events WHERE session_id = ? ORDER BY start_time, event_id", (session_id,)
+            "SELECT * FROM events WHERE session_id = ? ORDER BY start_time, end_time DESC, event_id",
+            (session_id,),
         )
         return [_decode(row) for row in rows]
 

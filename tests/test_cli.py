@@ -1,0 +1,130 @@
+"""The ``spanhive`` command over a real store file: listings, the event tree, exit codes, help."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import spanhive
+from spanhive._cli import _parser, main
+from spanhive.store import Store
+from tests.conftest import make_provider
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A store holding one session: a chain with a model call and a failing tool."""
+    path = tmp_path / "cli.db"
+    provider = make_provider(spanhive.SessionExporter(endpoint=f"sqlite:///{path}"))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("plan_trip", attributes={"user.id": "ada"}):
+        with tracer.start_as_current_span("llm", attributes={"honeyhive_event_type": "model"}):
+            pass
+        with tracer.start_as_current_span("book_hotel") as span:
+            span.record_exception(TimeoutError("hotel API timed out"))
+    provider.shutdown()
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def session_id(capsys: pytest.CaptureFixture[str], db: Path) -> str:
+    code, out, _ = run(capsys, "sessions", "--db", str(db), "--json")
+    assert code == 0
+    return str(json.loads(out)[0]["session_id"])
+
+
+def test_sessions_lists_a_table(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+    code, out, _ = run(capsys, "sessions", "--db", str(db))
+    header, row = out.splitlines()
+    assert code == 0
+    assert header.split() == ["SESSION", "ID", "NAME", "SOURCE", "START", "DURATION", "EVENTS", "ERRORS"]
+    assert re.match(
+        r"[0-9a-f-]{36}\s+plan_trip\s+dev\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+[\d.]+ ms\s+3\s+1$", row
+    )
+
+
+def test_show_prints_the_tree_with_the_error(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+    sid = session_id(capsys, db)
+    code, out, _ = run(capsys, "show", sid[:8], "--db", str(db))
+    assert code == 0
+    assert f"Session  {sid}" in out
+    assert 'User     {"user_id": "ada"}' in out
+    tree = [line for line in out.splitlines() if "─ " in line]
+    assert re.match(r"└─ chain  plan_trip\s", tree[0])
+    assert re.match(r"   ├─ model  llm\s", tree[1])
+    assert re.match(r"   └─ tool   book_hotel\s.*ERROR: TimeoutError: hotel API timed out$", tree[2])
+
+
+def test_show_json(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+    sid = session_id(capsys, db)
+    code, out, _ = run(capsys, "show", sid, "--db", str(db), "--json")
+    session = json.loads(out)
+    assert code == 0
+    assert [e["event_name"] for e in session["events"]] == ["plan_trip", "llm", "book_hotel"]
+
+
+def test_unknown_session_exits_2(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+    code, _, err = run(capsys, "show", "no-such-session", "--db", str(db))
+    assert code == 2
+    assert "no session 'no-such-session'" in err
+
+
+@pytest.mark.parametrize("content", [None, b"garbage" * 100], ids=["missing", "corrupt"])
+def test_bad_database_files_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "bad.db"
+    if content is not None:
+        path.write_bytes(content)
+    for argv in (["sessions"], ["show", "x"]):
+        code, out, err = run(capsys, *argv, "--db", str(path))
+        assert code == 2
+        assert str(path) in err
+        assert out == ""
+
+
+def test_empty_store_says_so(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    Store(tmp_path / "empty.db").close()
+    code, out, _ = run(capsys, "sessions", "--db", str(tmp_path / "empty.db"))
+    assert (code, out.strip()) == (0, f"No sessions in {tmp_path / 'empty.db'}.")
+
+
+def test_default_database_follows_the_exporter(
+    capsys: pytest.CaptureFixture[str], db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --db the CLI reads the store the exporter writes to (SPANHIVE_ENDPOINT=sqlite:///…)."""
+    monkeypatch.setenv("SPANHIVE_ENDPOINT", f"sqlite:///{db}")
+    code, out, _ = run(capsys, "sessions")
+    assert code == 0
+    assert "plan_trip" in out
+
+
+def test_python_dash_m_and_the_console_script() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "spanhive", "--version"], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.strip() == f"spanhive {spanhive.__version__}"
+    script = Path(sys.executable).parent / "spanhive"
+    assert subprocess.run([str(script), "--help"], check=True, capture_output=True, text=True).stdout
+
+
+def test_every_command_has_help_and_is_documented() -> None:
+    """Each subcommand has help text and a section in docs/cli.md."""
+    parser = _parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    docs = (ROOT / "docs" / "cli.md").read_text()
+    for name, sub in commands.choices.items():  # type: ignore[union-attr]
+        assert sub.description, name
+        assert f"## `spanhive {name}`" in docs, name

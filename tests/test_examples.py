@@ -1,0 +1,42 @@
+"""The examples run as users run them: as scripts in a fresh process, with no configuration."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def clean_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SPANHIVE_", "HH_", "PYTEST_"))}
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    return env
+
+
+def test_quickstart_lands_in_the_embedded_store_and_the_cli_reads_it(tmp_path: Path) -> None:
+    env = clean_env(tmp_path)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
+        env=env, check=True, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+    db = tmp_path / "data" / "spanhive" / "spanhive.db"
+    assert f"Stored in {db}:" in out
+    assert re.search(r"model\s+openai\.chat", out)
+    assert "ERROR: ConnectionError: SMTP server" in out
+    session_id = re.search(r"spanhive show ([0-9a-f-]{36})", out)
+    assert session_id is not None
+
+    cli = [sys.executable, "-m", "spanhive"]
+    listing = subprocess.run([*cli, "sessions"], env=env, check=True, capture_output=True, text=True).stdout
+    assert session_id.group(1) in listing
+    assert re.search(r"answer_question\s+dev\s+.*\s4\s+1$", listing.splitlines()[1])
+    shown = subprocess.run(
+        [*cli, "show", session_id.group(1)], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    assert "send_followup_email" in shown
+    assert "ERROR: ConnectionError" in shown
