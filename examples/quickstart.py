@@ -33,6 +33,7 @@ def search_docs(query: str) -> list[str]:
     with tracer.start_as_current_span("search_docs") as span:
         span.set_attribute("honeyhive_event_type", "tool")
         span.set_attribute("honeyhive_inputs.query", query)
+        time.sleep(0.01)  # the "index"
         hits = [text for topic, text in DOCS.items() if topic in query.lower()]
         for i, hit in enumerate(hits):
             span.set_attribute(f"honeyhive_outputs.documents.{i}", hit)

@@ -134,8 +134,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _tree(events: list[dict[str, Any]], session_id: str) -> list[str]:
     """Events as an aligned tree; an event whose parent is not stored hangs at the top level."""
     ids = {e["event_id"] for e in events}
+    # Siblings that start within the same millisecond keep the exporter's exact order (children_ids).
+    rank = {child: i for e in events for i, child in enumerate(e["children_ids"] or ())}
     children: dict[str, list[dict[str, Any]]] = {}
-    for event in events:
+    for event in sorted(events, key=lambda e: (e["start_time"] or 0, rank.get(e["event_id"], 0))):
         parent = event["parent_id"] if event["parent_id"] in ids else session_id
         children.setdefault(parent, []).append(event)
     rows: list[tuple[str, dict[str, Any]]] = []
