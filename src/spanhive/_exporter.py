@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import Optional
+from typing import Any, Optional
 
 import requests
 from opentelemetry.sdk.trace import ReadableSpan
@@ -23,6 +23,17 @@ from spanhive.mapping import Defaults, group_sessions, map_span_safely
 
 _announced_store = False
 _announce_lock = threading.Lock()
+
+
+def _resolve_safely(**arguments: Any) -> _config.Settings:
+    """Resolve settings; only a bad *argument* may raise. Anything else turns the exporter off, logged."""
+    try:
+        return _config.resolve(**arguments)
+    except ConfigError:
+        raise
+    except Exception:  # noqa: BLE001 - e.g. no home directory: auto-instrumentation must survive it
+        logger.exception("spanhive: exporter disabled: could not resolve its configuration")
+        return _config.Settings(endpoint="", disabled=True, disabled_reason="configuration failed")
 
 
 class SessionExporter(SpanExporter):
@@ -54,7 +65,7 @@ class SessionExporter(SpanExporter):
     ) -> None:
         if http_session is not None and not isinstance(http_session, requests.Session):
             raise ConfigError(f"http_session={http_session!r} is invalid: expected a requests.Session")
-        self.settings = _config.resolve(
+        self.settings = _resolve_safely(
             api_key=api_key,
             endpoint=endpoint,
             project=project,

@@ -93,33 +93,20 @@ def map_span(span: ReadableSpan, defaults: Defaults) -> tuple[Event, SessionHint
             system["invalid_event_type"] = explicit_type
         event_type = None
 
-    event: Event = {
-        "project": defaults.project
+    event = new_event(
+        project=defaults.project
         or attrs.take_str(*honeyhive.PROJECT_KEYS)
         or _service(resource)
         or "default",
-        "source": attrs.take_str(*honeyhive.SOURCE_KEYS)
-        or defaults.source
-        or _environment(resource)
-        or "dev",
-        "event_name": attrs.take_str(*honeyhive.EVENT_NAME_KEYS) or span.name or "unknown",
-        "event_type": event_type or "tool",
-        "event_id": event_id,
-        "session_id": session_id,
-        "parent_id": _ids.event_id(trace_id, parent.span_id) if parent is not None else session_id,
-        "children_ids": [],
-        "config": {},
-        "inputs": {},
-        "outputs": {},
-        "error": None,
-        "start_time": start // 1_000_000,
-        "end_time": end // 1_000_000,
-        "duration": (end - start) / 1e6,
-        "metadata": {},
-        "feedback": {},
-        "metrics": {},
-        "user_properties": {},
-    }
+        source=attrs.take_str(*honeyhive.SOURCE_KEYS) or defaults.source or _environment(resource) or "dev",
+        name=attrs.take_str(*honeyhive.EVENT_NAME_KEYS) or span.name or "unknown",
+        event_type=event_type or "tool",
+        event_id=event_id,
+        session_id=session_id,
+        parent_id=_ids.event_id(trace_id, parent.span_id) if parent is not None else session_id,
+        start_ns=start,
+        end_ns=end,
+    )
     session_name = attrs.take_str(*honeyhive.SESSION_NAME_KEYS)
     for convention in CONVENTIONS:
         convention(attrs, event)
@@ -131,6 +118,42 @@ def map_span(span: ReadableSpan, defaults: Defaults) -> tuple[Event, SessionHint
     _describe_span(span, resource, system)
     event["metadata"] = _merge_metadata(attrs.leftovers(), event["metadata"], system)
     return event, SessionHint(session_name, parent is None, event_type is not None, start)
+
+
+def new_event(
+    *,
+    project: str,
+    source: str,
+    name: str,
+    event_type: str,
+    event_id: str,
+    session_id: str,
+    parent_id: Optional[str],
+    start_ns: int,
+    end_ns: int,
+) -> Event:
+    """An event record with every dict field present and empty, times converted to milliseconds."""
+    return {
+        "project": project,
+        "source": source,
+        "event_name": name,
+        "event_type": event_type,
+        "event_id": event_id,
+        "session_id": session_id,
+        "parent_id": parent_id,
+        "children_ids": [],
+        "config": {},
+        "inputs": {},
+        "outputs": {},
+        "error": None,
+        "start_time": start_ns // 1_000_000,
+        "end_time": end_ns // 1_000_000,
+        "duration": (end_ns - start_ns) / 1e6,
+        "metadata": {},
+        "feedback": {},
+        "metrics": {},
+        "user_properties": {},
+    }
 
 
 def _service(resource: Any) -> Optional[str]:
@@ -229,30 +252,21 @@ def map_span_safely(span: ReadableSpan, defaults: Defaults) -> tuple[Event, Sess
         start = span.start_time if isinstance(span.start_time, int) else 0
         end = span.end_time if isinstance(span.end_time, int) else start
         parent = getattr(span.parent, "span_id", None)
-        event: Event = {
-            "project": defaults.project or "default",
-            "source": defaults.source or "dev",
-            "event_name": str(span.name),
-            "event_type": "tool",
-            "event_id": _ids.event_id(trace_id, span_id),
-            "session_id": session_id,
-            "parent_id": _ids.event_id(trace_id, parent) if parent is not None else session_id,
-            "children_ids": [],
-            "config": {},
-            "inputs": {},
-            "outputs": {},
-            "error": None,
-            "start_time": start // 1_000_000,
-            "end_time": end // 1_000_000,
-            "duration": (end - start) / 1e6,
-            "metadata": {
-                "trace_id": format(trace_id, "032x"),
-                "span_id": format(span_id, "016x"),
-                "mapping_error": f"{type(exc).__name__}: {exc}",
-                "attributes": {str(k): repr(v) for k, v in dict(span.attributes or {}).items()},
-            },
-            "feedback": {},
-            "metrics": {},
-            "user_properties": {},
+        event = new_event(
+            project=defaults.project or "default",
+            source=defaults.source or "dev",
+            name=str(span.name),
+            event_type="tool",
+            event_id=_ids.event_id(trace_id, span_id),
+            session_id=session_id,
+            parent_id=_ids.event_id(trace_id, parent) if parent is not None else session_id,
+            start_ns=start,
+            end_ns=end,
+        )
+        event["metadata"] = {
+            "trace_id": format(trace_id, "032x"),
+            "span_id": format(span_id, "016x"),
+            "mapping_error": f"{type(exc).__name__}: {exc}",
+            "attributes": {str(k): repr(v) for k, v in dict(span.attributes or {}).items()},
         }
         return event, SessionHint(None, parent is None, False, start)
