@@ -169,7 +169,7 @@ def test_explicit_event_fields(recorded: Recorded) -> None:
     assert (event["event_type"], event["event_name"], event["event_id"]) == ("model", "llm call", explicit_id)
     assert hint.typed
     odd, hint = map_span(one_span(recorded, honeyhive_event_type="banana"), DEFAULTS)
-    assert odd["metadata"]["invalid_event_type"] == "banana"
+    assert odd["metadata"]["honeyhive_event_type"] == "banana"  # not a type: kept as sent
     assert not hint.typed
 
 

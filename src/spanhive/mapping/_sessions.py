@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
-from spanhive._records import Event, SessionProperties
+from spanhive._records import SESSION_FIELDS, Event, SessionProperties
 from spanhive.mapping._span import Defaults, SessionHint
 
 
@@ -27,8 +27,11 @@ class SessionGroup:
         return self.events[0]["project"]
 
 
-def group_sessions(mapped: Iterable[tuple[Event, SessionHint]], defaults: Defaults) -> list[SessionGroup]:
-    pairs = list(mapped)
+def group_sessions(
+    mapped: Iterable[Optional[tuple[Event, SessionHint]]], defaults: Defaults
+) -> list[SessionGroup]:
+    """Link parents and children, settle default types, and build one group per session."""
+    pairs = [pair for pair in mapped if pair is not None]
     by_id = {event["event_id"]: event for event, _ in pairs}
     for event, _ in sorted(pairs, key=lambda pair: (pair[1].start_ns, pair[0]["event_id"])):
         parent = by_id.get(event["parent_id"] or "")
@@ -38,6 +41,7 @@ def group_sessions(mapped: Iterable[tuple[Event, SessionHint]], defaults: Defaul
     groups: dict[str, SessionGroup] = {}
     roots: dict[str, list[tuple[int, Event]]] = {}
     names: dict[str, str] = {}
+    stated: dict[str, dict[str, Any]] = {}
     for event, hint in pairs:
         if not hint.typed:
             event["event_type"] = "chain" if hint.root or event["children_ids"] else "tool"
@@ -52,6 +56,14 @@ def group_sessions(mapped: Iterable[tuple[Event, SessionHint]], defaults: Defaul
             names[sid] = hint.name
         if hint.root:
             roots.setdefault(sid, []).append((hint.start_ns, event))
+        if hint.fields:
+            merged = stated.setdefault(sid, {})
+            for field, value in hint.fields.items():
+                if isinstance(value, dict) and isinstance(merged.get(field), dict):
+                    for key, item in value.items():
+                        merged[field].setdefault(key, item)
+                else:
+                    merged.setdefault(field, value)
 
     for sid, group in groups.items():
         props = group.properties
@@ -61,13 +73,26 @@ def group_sessions(mapped: Iterable[tuple[Event, SessionHint]], defaults: Defaul
         props["session_name"] = _name(names.get(sid), defaults, session_roots)
         if session_roots:
             first, last = session_roots[0], session_roots[-1]
-            props["inputs"] = first["inputs"]
-            props["outputs"] = last["outputs"]
+            props["inputs"] = dict(first["inputs"])  # copies: session-level values may be merged in
+            props["outputs"] = dict(last["outputs"])
             props["error"] = last["error"]
             external = first["metadata"].get("external_session_id")
             if external is not None:
                 props["metadata"]["external_session_id"] = external
+        for field, value in stated.get(sid, {}).items():
+            _state(props, field, value)
     return list(groups.values())
+
+
+def _state(props: SessionProperties, field: str, value: Any) -> None:
+    """A session-level value a span stated explicitly: it wins over what the root span implies."""
+    if field not in SESSION_FIELDS or field == "session_id":
+        return
+    target = props[field]  # type: ignore[literal-required]
+    if isinstance(target, dict) and isinstance(value, dict):
+        target.update(value)
+    else:
+        props[field] = value  # type: ignore[literal-required]
 
 
 def _name(explicit: Optional[str], defaults: Defaults, roots: list[Event]) -> Optional[str]:

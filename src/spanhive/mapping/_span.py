@@ -1,4 +1,5 @@
-"""One finished span → one event record: ids, names, times, error, then each convention in precedence order.
+"""One finished span → one event record: ids, names, times and type, then each convention in precedence
+order, then error, leftovers and size limits.
 
 Pure and stateless: the result depends only on the span and the exporter's defaults, so the same span maps to
 the same record in any process, on any retry.
@@ -6,6 +7,7 @@ the same record in any process, on any retry.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional
 
@@ -13,9 +15,23 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from spanhive import _ids
-from spanhive._records import EVENT_TYPES, Event
-from spanhive.mapping import honeyhive
+from spanhive._log import limited
+from spanhive._records import Event
+from spanhive.mapping import (
+    _types,
+    _usage,
+    generic,
+    genai,
+    honeyhive,
+    langfuse,
+    langsmith,
+    logfire,
+    openinference,
+    openllmetry,
+)
 from spanhive.mapping._attrs import SpanAttrs
+from spanhive.mapping._draft import Draft
+from spanhive.mapping._limits import truncate_long_strings
 
 SESSION_ID_KEYS = (
     *honeyhive.SESSION_ID_KEYS,
@@ -23,21 +39,43 @@ SESSION_ID_KEYS = (
     "session.id",
     "langfuse.session.id",
     "gen_ai.conversation.id",
+    "langsmith.metadata.session_id",
+    "langsmith.metadata.thread_id",
+    "langsmith.metadata.conversation_id",
+    "langfuse.trace.metadata.langfuse_session_id",
+    "langfuse.observation.metadata.langfuse_session_id",
 )
 """Where a span names its session, most specific first (HoneyHive's own resolution order leads)."""
 
-USER_ID_KEYS = (*honeyhive.USER_ID_KEYS, "user.id")
-
-CONVENTIONS = (honeyhive.apply,)
-"""Convention modules in precedence order; each fills only the fields still empty."""
-
-RESOURCE_METADATA_KEYS = (
-    "service.name",
-    "service.version",
-    "deployment.environment",
-    "deployment.environment.name",
+SESSION_NAME_KEYS = (*honeyhive.SESSION_NAME_KEYS, "langfuse.trace.name", "traceloop.workflow.name", "gen_ai.workflow.name")
+EVENT_NAME_KEYS = (*honeyhive.EVENT_NAME_KEYS, "logfire.msg")
+SOURCE_KEYS = (*honeyhive.SOURCE_KEYS, "traceloop.association.properties.source", "langfuse.environment")
+USER_ID_KEYS = (
+    *honeyhive.USER_ID_KEYS,
+    "user.id",
+    "langfuse.user.id",
+    "traceloop.association.properties.user_id",
+    "gen_ai.user",
+    "llm.user",
+    "langsmith.metadata.user_id",
 )
+
+CONVENTIONS = (
+    honeyhive.apply,
+    _usage.apply,
+    genai.apply,
+    openinference.apply,
+    openllmetry.apply,
+    langfuse.apply,
+    langsmith.apply,
+    logfire.apply,
+    generic.apply,
+)
+"""Convention modules in precedence order (DESIGN §4); each fills only what is still empty."""
+
+RESOURCE_METADATA_KEYS = ("service.name", "service.version", "deployment.environment", "deployment.environment.name")
 _UNKNOWN_SERVICE = "unknown_service"
+DEFAULT_MAX_VALUE_CHARS = 1024 * 1024  # characters of one string value before it is truncated
 
 
 @dataclass(frozen=True)
@@ -47,6 +85,7 @@ class Defaults:
     project: Optional[str] = None
     source: Optional[str] = None
     session_name: Optional[str] = None
+    max_value_chars: int = DEFAULT_MAX_VALUE_CHARS
 
 
 class SessionHint(NamedTuple):
@@ -60,13 +99,21 @@ class SessionHint(NamedTuple):
     """``event_type`` came from the span; otherwise it is settled once the batch's tree is known."""
     start_ns: int
     """Exact start, to order siblings that start within the same millisecond."""
+    fields: Optional[dict[str, Any]] = None
+    """Session-level values the span states (``inputs``, ``outputs``, ``metrics``, ``feedback``…)."""
+    truncated: int = 0
+    """How many string values were cut to the size limit."""
 
 
-def map_span(span: ReadableSpan, defaults: Defaults) -> tuple[Event, SessionHint]:
+def map_span(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SessionHint]]:
+    """The span's event and session hint; ``None`` for a span that only duplicates another (Logfire pending)."""
+    data = span.attributes or {}
+    if logfire.is_pending(data):
+        return None
     ctx = span.context
     trace_id = ctx.trace_id if ctx is not None else 0
     span_id = ctx.span_id if ctx is not None else 0
-    attrs = SpanAttrs(span.attributes)
+    attrs = SpanAttrs(data)
     resource = span.resource.attributes if span.resource is not None else {}
     system: dict[str, Any] = {"trace_id": format(trace_id, "032x"), "span_id": format(span_id, "016x")}
 
@@ -77,47 +124,44 @@ def map_span(span: ReadableSpan, defaults: Defaults) -> tuple[Event, SessionHint
             system["external_session_id"] = raw_session
     else:
         session_id = _ids.trace_session_id(trace_id)
-
     explicit_id = attrs.take_str(*honeyhive.EVENT_ID_KEYS)
     event_id = (explicit_id and _ids.canonical_uuid(explicit_id)) or _ids.event_id(trace_id, span_id)
+    event_type, kind = _types.event_type(attrs)
+    if kind is not None:
+        system["span_kind"] = kind
     parent = span.parent
     start = span.start_time or 0
-    end = span.end_time or start
-
-    explicit_type = attrs.take_str(*honeyhive.EVENT_TYPE_KEYS)
-    event_type = explicit_type.lower() if explicit_type else None
-    if event_type == "session":  # the session record is separate; keep what the span said
-        event_type, system["span_kind"] = "chain", "session"
-    elif event_type not in EVENT_TYPES:
-        if explicit_type is not None:
-            system["invalid_event_type"] = explicit_type
-        event_type = None
-
     event = new_event(
-        project=defaults.project
-        or attrs.take_str(*honeyhive.PROJECT_KEYS)
-        or _service(resource)
-        or "default",
-        source=attrs.take_str(*honeyhive.SOURCE_KEYS) or defaults.source or _environment(resource) or "dev",
-        name=attrs.take_str(*honeyhive.EVENT_NAME_KEYS) or span.name or "unknown",
-        event_type=event_type or "tool",
+        project=defaults.project or attrs.take_str(*honeyhive.PROJECT_KEYS) or _service(resource) or "default",
+        source=attrs.take_str(*SOURCE_KEYS) or defaults.source or _environment(resource) or "dev",
+        name=attrs.take_str(*EVENT_NAME_KEYS) or span.name or "unknown",
+        event_type=event_type or _types.TOOL,
         event_id=event_id,
         session_id=session_id,
         parent_id=_ids.event_id(trace_id, parent.span_id) if parent is not None else session_id,
         start_ns=start,
-        end_ns=end,
+        end_ns=span.end_time or start,
     )
-    session_name = attrs.take_str(*honeyhive.SESSION_NAME_KEYS)
-    for convention in CONVENTIONS:
-        convention(attrs, event)
+    session_name = attrs.take_str(*SESSION_NAME_KEYS)
 
+    draft = Draft(span, event, event_type == _types.MODEL)
+    for convention in CONVENTIONS:
+        convention(attrs, draft)
+    _usage.complete_total(draft)
+    if draft.answered_model is not None:
+        event["config"].setdefault("model", draft.answered_model)
     user_id = attrs.take_str(*USER_ID_KEYS)
     if user_id is not None:
         event["user_properties"].setdefault("user_id", user_id)
     event["error"] = _error(span, attrs, system)
-    _describe_span(span, resource, system)
+    _describe_span(span, resource, system, draft.events_used)
     event["metadata"] = _merge_metadata(attrs.leftovers(), event["metadata"], system)
-    return event, SessionHint(session_name, parent is None, event_type is not None, start)
+
+    truncated = 0
+    limit = defaults.max_value_chars
+    if any(isinstance(v, str) and len(v) > limit for v in data.values()):
+        truncated = truncate_long_strings(event, limit)
+    return event, SessionHint(session_name, parent is None, event_type is not None, start, draft.session or None, truncated)
 
 
 def new_event(
@@ -167,7 +211,8 @@ def _environment(resource: Any) -> Optional[str]:
 
 
 def _error(span: ReadableSpan, attrs: SpanAttrs, system: dict[str, Any]) -> Optional[str]:
-    """Explicit error › status description › the last ``exception`` event as ``"Type: message"``."""
+    """Explicit error › status description › the last ``exception`` event as ``"Type: message"`` › a Langfuse
+    ``ERROR`` level's status message › ``error.type``."""
     explicit = attrs.take_str(*honeyhive.ERROR_KEYS)
     exception = next((e for e in reversed(span.events) if e.name == "exception"), None)
     described = None
@@ -175,23 +220,24 @@ def _error(span: ReadableSpan, attrs: SpanAttrs, system: dict[str, Any]) -> Opti
         exc = exception.attributes or {}
         exc_type, message = exc.get("exception.type"), exc.get("exception.message")
         described = ": ".join(str(part) for part in (exc_type, message) if part) or "exception"
-        if exc_type:
-            system["exception.type"] = exc_type
-        if message:
-            system["exception.message"] = message
-        if exc.get("exception.stacktrace"):
-            system["exception.stacktrace"] = exc["exception.stacktrace"]
+        for key in ("exception.type", "exception.message", "exception.stacktrace"):
+            if exc.get(key):
+                system[key] = exc[key]
+    error_type = attrs.take_str("error.type")
+    if error_type is not None:
+        system["error_type"] = error_type
+    observation_error = langfuse.error(attrs)
     if explicit is not None:
         return explicit
     status = span.status
     if status.status_code is StatusCode.ERROR:
-        return status.description or described or "error"
-    if status.status_code is StatusCode.UNSET:
-        return described
-    return None
+        return status.description or described or observation_error or error_type or "error"
+    if status.status_code is StatusCode.OK:
+        return None
+    return described or observation_error or error_type
 
 
-def _describe_span(span: ReadableSpan, resource: Any, system: dict[str, Any]) -> None:
+def _describe_span(span: ReadableSpan, resource: Any, system: dict[str, Any], consumed_events: set[int]) -> None:
     """Facts about the span itself that no attribute carries: kind, scope, resource, events, links."""
     if span.kind is not SpanKind.INTERNAL:
         system["otel.span_kind"] = span.kind.name.lower()
@@ -200,34 +246,42 @@ def _describe_span(span: ReadableSpan, resource: Any, system: dict[str, Any]) ->
         system["otel.scope.name"] = scope.name
     for key in RESOURCE_METADATA_KEYS:
         value = resource.get(key)
-        if value is not None:
+        if value is not None and not (key == "service.name" and _service(resource) is None):
             system[key] = value
-    events = [
-        {"name": e.name, "time": e.timestamp // 1_000_000, "attributes": dict(e.attributes or {})}
-        for e in span.events
-        if e.name != "exception"
-    ]
-    if events:
-        system["events"] = events
+    if span.events:
+        events = [
+            {"name": e.name, "time": e.timestamp // 1_000_000, "attributes": _plain(e.attributes)}
+            for i, e in enumerate(span.events)
+            if e.name != "exception" and i not in consumed_events
+        ]
+        if events:
+            system["events"] = events
     if span.links:
         system["links"] = [
-            {
-                "trace_id": format(link.context.trace_id, "032x"),
-                "span_id": format(link.context.span_id, "016x"),
-            }
+            {"trace_id": format(link.context.trace_id, "032x"), "span_id": format(link.context.span_id, "016x")}
             for link in span.links
         ]
     if span.dropped_attributes:
         system["otel.dropped_attributes"] = span.dropped_attributes
+        limited.log(
+            logging.WARNING,
+            "dropped-attributes",
+            "spanhive: span %r lost %d attributes to the SDK's attribute limit; raise "
+            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT (default 128) to keep long conversations whole",
+            span.name,
+            span.dropped_attributes,
+        )
 
 
-def _merge_metadata(
-    leftovers: dict[str, Any], explicit: dict[str, Any], system: dict[str, Any]
-) -> dict[str, Any]:
-    """Unconsumed attributes, under the span's explicit metadata, under spanhive's own facts.
+def _plain(attributes: Any) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in (attributes or {}).items()}
 
-    A leftover attribute whose key the explicit metadata also uses moves to ``span_attributes`` rather than
-    being overwritten.
+
+def _merge_metadata(leftovers: dict[str, Any], explicit: dict[str, Any], system: dict[str, Any]) -> dict[str, Any]:
+    """Unconsumed attributes, under the conventions' metadata, under spanhive's own facts.
+
+    A leftover attribute whose key the conventions' metadata also uses moves to ``span_attributes`` rather
+    than being overwritten.
     """
     if not explicit:
         leftovers.update(system)
@@ -240,11 +294,12 @@ def _merge_metadata(
     return leftovers
 
 
-def map_span_safely(span: ReadableSpan, defaults: Defaults) -> tuple[Event, SessionHint]:
+def map_span_safely(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SessionHint]]:
     """:func:`map_span`, or, if the span defeats it, a minimal record that still keeps every attribute."""
     try:
         return map_span(span, defaults)
     except Exception as exc:  # noqa: BLE001 - bad span data must never crash an export
+        limited.log(logging.WARNING, "mapping-error", "spanhive: could not map span %r: %r", span.name, exc)
         ctx = span.context
         trace_id = getattr(ctx, "trace_id", 0) or 0
         span_id = getattr(ctx, "span_id", 0) or 0
@@ -256,7 +311,7 @@ def map_span_safely(span: ReadableSpan, defaults: Defaults) -> tuple[Event, Sess
             project=defaults.project or "default",
             source=defaults.source or "dev",
             name=str(span.name),
-            event_type="tool",
+            event_type=_types.TOOL,
             event_id=_ids.event_id(trace_id, span_id),
             session_id=session_id,
             parent_id=_ids.event_id(trace_id, parent) if parent is not None else session_id,
@@ -269,4 +324,5 @@ def map_span_safely(span: ReadableSpan, defaults: Defaults) -> tuple[Event, Sess
             "mapping_error": f"{type(exc).__name__}: {exc}",
             "attributes": {str(k): repr(v) for k, v in dict(span.attributes or {}).items()},
         }
-        return event, SessionHint(None, parent is None, False, start)
+        truncated = truncate_long_strings(event, defaults.max_value_chars)
+        return event, SessionHint(None, parent is None, False, start, None, truncated)

@@ -1,0 +1,67 @@
+"""Token counts and cost, wherever a convention put them, into ``metadata`` (where HoneyHive's API and its
+session roll-ups read them).
+
+Sources (conventions.md §7): OTel GenAI ``gen_ai.usage.*`` (current dotted cache keys and OpenLLMetry's older
+underscore ones), OpenInference ``llm.token_count.*`` / ``llm.cost.*``, OpenLLMetry ``llm.usage.total_tokens``.
+Cached tokens are reported as sent and never subtracted (OTel counts them inside ``input_tokens``).
+"""
+
+from __future__ import annotations
+
+from spanhive.mapping._attrs import SpanAttrs
+from spanhive.mapping._draft import Draft
+
+USAGE_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("prompt_tokens", ("gen_ai.usage.input_tokens", "llm.token_count.prompt", "gen_ai.usage.prompt_tokens")),
+    (
+        "completion_tokens",
+        ("gen_ai.usage.output_tokens", "llm.token_count.completion", "gen_ai.usage.completion_tokens"),
+    ),
+    ("total_tokens", ("llm.token_count.total", "gen_ai.usage.total_tokens", "llm.usage.total_tokens")),
+    ("cost", ("llm.cost.total", "gen_ai.usage.cost")),
+    (
+        "cache_read_input_tokens",
+        (
+            "gen_ai.usage.cache_read.input_tokens",
+            "gen_ai.usage.cache_read_input_tokens",
+            "llm.token_count.prompt_details.cache_read",
+        ),
+    ),
+    (
+        "cache_creation_input_tokens",
+        (
+            "gen_ai.usage.cache_creation.input_tokens",
+            "gen_ai.usage.cache_creation_input_tokens",
+            "llm.token_count.prompt_details.cache_write",
+        ),
+    ),
+    (
+        "reasoning_tokens",
+        (
+            "gen_ai.usage.reasoning.output_tokens",
+            "gen_ai.usage.reasoning_tokens",
+            "llm.token_count.completion_details.reasoning",
+        ),
+    ),
+)
+
+
+def apply(attrs: SpanAttrs, draft: Draft) -> None:
+    if not attrs.has("gen_ai", "llm"):
+        return
+    metadata = draft.event["metadata"]
+    for name, keys in USAGE_KEYS:
+        if name not in metadata:
+            value = attrs.take_number(*keys)
+            if value is not None:
+                metadata[name] = value
+
+
+def complete_total(draft: Draft) -> None:
+    """``total_tokens`` as the sum of its parts when only the parts were given."""
+    metadata = draft.event["metadata"]
+    if "total_tokens" not in metadata:
+        prompt, completion = metadata.get("prompt_tokens"), metadata.get("completion_tokens")
+        numbers = [v for v in (prompt, completion) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if len(numbers) == 2:
+            metadata["total_tokens"] = numbers[0] + numbers[1]

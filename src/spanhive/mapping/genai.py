@@ -1,0 +1,209 @@
+"""OpenTelemetry GenAI semantic conventions, current and deprecated forms.
+
+Source: open-telemetry/semantic-conventions ``model/gen-ai/registry.yaml``, ``events.yaml``,
+``deprecated/*.yaml`` and ``docs/gen-ai/gen-ai-{input,output}-messages.json`` (conventions.md §4). Also what
+OpenLLMetry ≥ 0.55 writes (the same JSON message attributes, conventions.md §3.2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from spanhive.mapping import _messages
+from spanhive.mapping._attrs import SpanAttrs
+from spanhive.mapping._draft import Draft
+from spanhive.mapping._values import is_absent, json_leaf
+
+REQUEST_PREFIX = "gen_ai.request"
+PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system")
+_REQUEST_NAMES = {"choice.count": "n", "max_tokens": "max_tokens"}
+_MESSAGE_EVENTS = {
+    "gen_ai.system.message": "system",
+    "gen_ai.user.message": "user",
+    "gen_ai.assistant.message": "assistant",
+    "gen_ai.tool.message": "tool",
+}
+
+
+def apply(attrs: SpanAttrs, draft: Draft) -> None:
+    if "gen_ai" in attrs.namespaces:
+        _messages_from_attributes(attrs, draft)
+        _request(attrs, draft)
+        _response(attrs, draft)
+        _tool(attrs, draft)
+        _retrieval(attrs, draft)
+        _evaluation(attrs, draft)
+    if draft.span.events:
+        _span_events(draft)
+
+
+def _messages_from_attributes(attrs: SpanAttrs, draft: Draft) -> None:
+    if draft.empty("inputs") and "gen_ai.input.messages" in attrs.data:
+        history = _messages.genai_messages(json_leaf(attrs.data["gen_ai.input.messages"]))
+        if history is not None:
+            attrs.used.add("gen_ai.input.messages")
+            system = attrs.data.get("gen_ai.system_instructions")
+            if system is not None:
+                text = _messages.genai_parts_text(json_leaf(system))
+                if text is not None:
+                    attrs.used.add("gen_ai.system_instructions")
+                    history.insert(0, {"role": "system", "content": text})
+            draft.fill("inputs", {"chat_history": history})
+    if draft.empty("outputs") and "gen_ai.output.messages" in attrs.data:
+        choices = _messages.genai_messages(json_leaf(attrs.data["gen_ai.output.messages"]))
+        if choices is not None:
+            attrs.used.add("gen_ai.output.messages")
+            draft.fill("outputs", _messages.model_outputs(choices))
+
+
+def _request(attrs: SpanAttrs, draft: Draft) -> None:
+    config = draft.event["config"]
+    model = attrs.take_str("gen_ai.request.model")
+    if model is not None:
+        draft.put("config", "model", model)
+    provider = attrs.take_str(*PROVIDER_KEYS)
+    if provider is not None:
+        draft.put("config", "provider", provider)
+    for rest, key in attrs.under(REQUEST_PREFIX):
+        if rest == "model":
+            continue
+        name = _REQUEST_NAMES.get(rest, rest.replace(".", "_"))
+        value = attrs.data[key]
+        if name not in config and not is_absent(value):
+            config[name] = list(value) if isinstance(value, tuple) else json_leaf(value)
+            attrs.used.add(key)
+    tools = attrs.take_json("gen_ai.tool.definitions")
+    if tools is not None:
+        draft.put("config", "tools", tools)
+    prompt_name = attrs.take_str("gen_ai.prompt.name")
+    if prompt_name is not None:
+        draft.put("config", "prompt_name", prompt_name)
+
+
+def _response(attrs: SpanAttrs, draft: Draft) -> None:
+    answered = attrs.take_str("gen_ai.response.model")
+    if answered is not None:
+        draft.answered_model = draft.answered_model or answered
+        draft.put("metadata", "response_model", answered)
+    response_id = attrs.take_str("gen_ai.response.id")
+    if response_id is not None:
+        draft.put("metadata", "response_id", response_id)
+    reasons = attrs.data.get("gen_ai.response.finish_reasons")
+    if reasons is not None and not is_absent(reasons):
+        attrs.used.add("gen_ai.response.finish_reasons")
+        draft.put("metadata", "finish_reasons", list(reasons) if isinstance(reasons, tuple) else [reasons])
+
+
+def _tool(attrs: SpanAttrs, draft: Draft) -> None:
+    name = attrs.take_str("gen_ai.tool.name")
+    if name is not None:
+        draft.put("config", "tool_name", name)
+    description = attrs.take_str("gen_ai.tool.description")
+    if description is not None:
+        draft.put("config", "tool_description", description)
+    call_id = attrs.take_str("gen_ai.tool.call.id")
+    if call_id is not None:
+        draft.put("metadata", "tool_call_id", call_id)
+    if draft.empty("inputs") and "gen_ai.tool.call.arguments" in attrs.data:
+        arguments = json_leaf(attrs.data["gen_ai.tool.call.arguments"])
+        if draft.fill("inputs", arguments if isinstance(arguments, dict) else {"arguments": arguments}):
+            attrs.used.add("gen_ai.tool.call.arguments")
+    if draft.empty("outputs") and "gen_ai.tool.call.result" in attrs.data:
+        result = json_leaf(attrs.data["gen_ai.tool.call.result"])
+        if draft.fill("outputs", result if isinstance(result, dict) else {"result": result}):
+            attrs.used.add("gen_ai.tool.call.result")
+
+
+def _retrieval(attrs: SpanAttrs, draft: Draft) -> None:
+    query = attrs.peek_str("gen_ai.retrieval.query.text")
+    if query is not None and draft.put("inputs", "query", query):
+        attrs.used.add("gen_ai.retrieval.query.text")
+    if draft.empty("outputs"):
+        documents = attrs.take_json("gen_ai.retrieval.documents")
+        if isinstance(documents, list):
+            draft.fill("outputs", {"documents": documents})
+
+
+def _evaluation(attrs: SpanAttrs, draft: Draft) -> None:
+    name = attrs.peek_str("gen_ai.evaluation.name")
+    if name is not None:
+        keys = ("gen_ai.evaluation.name", "gen_ai.evaluation.score.value", "gen_ai.evaluation.score.label")
+        if record_evaluation(draft, {k: attrs.data.get(k) for k in (*keys, "gen_ai.evaluation.explanation")}):
+            attrs.used.update(k for k in (*keys, "gen_ai.evaluation.explanation") if k in attrs.data)
+
+
+def record_evaluation(draft: Draft, values: dict[str, Any]) -> bool:
+    """A ``gen_ai.evaluation.*`` result as ``metrics[name]`` (+ ``metrics[name + "_explanation"]``)."""
+    name = values.get("gen_ai.evaluation.name")
+    score = values.get("gen_ai.evaluation.score.value")
+    if score is None:
+        score = values.get("gen_ai.evaluation.score.label")
+    if not isinstance(name, str) or not name or score is None:
+        return False
+    draft.put("metrics", name, score)
+    explanation = values.get("gen_ai.evaluation.explanation")
+    if explanation is not None:
+        draft.put("metrics", name + "_explanation", explanation)
+    return True
+
+
+# --- span events: evaluation results, and the deprecated message events --------------------------------
+
+
+def _span_events(draft: Draft) -> None:
+    history: list[dict[str, Any]] = []
+    history_events: list[int] = []
+    choices: list[tuple[int, dict[str, Any]]] = []
+    choice_events: list[int] = []
+    for index, event in enumerate(draft.span.events):
+        name = event.name
+        values = dict(event.attributes or {})
+        if name == "gen_ai.evaluation.result":
+            if record_evaluation(draft, values):
+                draft.events_used.add(index)
+        elif name in _MESSAGE_EVENTS:
+            history.append(_event_message(values, _MESSAGE_EVENTS[name]))
+            history_events.append(index)
+        elif name == "gen_ai.choice":
+            message = json_leaf(values.get("message"))
+            choice = _messages.openai_message(message if isinstance(message, dict) else {"content": message})
+            choice["role"] = choice["role"] if choice["role"] != "unknown" else "assistant"
+            if values.get("finish_reason") is not None:
+                choice["finish_reason"] = values["finish_reason"]
+            choices.append((_index(values.get("index"), len(choices)), choice))
+            choice_events.append(index)
+        elif name == "gen_ai.content.prompt":
+            prompt = json_leaf(values.get("gen_ai.prompt"))
+            messages = _messages.openai_messages(prompt)
+            if messages is not None:
+                history.extend(messages)
+                history_events.append(index)
+        elif name == "gen_ai.content.completion":
+            completion = json_leaf(values.get("gen_ai.completion"))
+            messages = _messages.openai_messages(completion)
+            if messages is None and isinstance(completion, str):
+                messages = [{"role": "assistant", "content": completion}]
+            if messages is not None:
+                choices.extend(enumerate(messages, start=len(choices)))
+                choice_events.append(index)
+    if history and draft.fill("inputs", {"chat_history": history}):
+        draft.events_used.update(history_events)
+    if choices and draft.fill("outputs", _messages.model_outputs([c for _, c in sorted(choices, key=_first)])):
+        draft.events_used.update(choice_events)
+
+
+def _first(pair: tuple[int, Any]) -> int:
+    return pair[0]
+
+
+def _event_message(values: dict[str, Any], role: str) -> dict[str, Any]:
+    raw = {key: json_leaf(value) for key, value in values.items()}
+    raw.setdefault("role", role)
+    if "id" in raw and role == "tool":
+        raw.setdefault("tool_call_id", raw.pop("id"))
+    raw.pop("gen_ai.system", None)
+    return _messages.openai_message(raw)
+
+
+def _index(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default

@@ -1,0 +1,28 @@
+"""Pydantic Logfire's span attributes.
+
+Source: pydantic/logfire ``logfire/_internal/constants.py`` (conventions.md §6): ``logfire.msg`` is the span's
+human name (read by the event-name rule), ``logfire.tags`` its tags, and ``logfire.span_type = pending_span``
+marks an in-flight duplicate of a span that is exported again when it ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from spanhive.mapping._attrs import SpanAttrs
+from spanhive.mapping._draft import Draft
+from spanhive.mapping._values import is_absent
+
+
+def is_pending(attributes: Mapping[str, Any]) -> bool:
+    """A pending-span placeholder: mapping it would duplicate the real span."""
+    return attributes.get("logfire.span_type") == "pending_span"
+
+
+def apply(attrs: SpanAttrs, draft: Draft) -> None:
+    if "logfire" not in attrs.namespaces:
+        return
+    tags = attrs.data.get("logfire.tags")
+    if tags is not None and not is_absent(tags) and draft.put("metadata", "tags", list(tags)):
+        attrs.used.add("logfire.tags")

@@ -1,0 +1,247 @@
+"""OpenInference (Arize) span attributes.
+
+Source: Arize-ai/openinference ``python/openinference-semantic-conventions/.../trace/__init__.py`` and
+``spec/semantic_conventions.md`` / ``spec/annotations.md`` (conventions.md §2). Lists are flattened as
+``<prefix>.<i>.<suffix>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from spanhive.mapping import _messages
+from spanhive.mapping._attrs import SpanAttrs
+from spanhive.mapping._draft import Draft
+from spanhive.mapping._values import is_absent, json_leaf, unflatten
+
+NAMESPACES = ("llm", "input", "output", "retrieval", "reranker", "embedding", "tool", "metadata", "tag")
+FEEDBACK_PREFIXES = ("annotations", "evaluations")
+_HUMAN = "HUMAN"
+
+
+def apply(attrs: SpanAttrs, draft: Draft) -> None:
+    ns = attrs.namespaces
+    if "llm" in ns:
+        _llm(attrs, draft)
+    if "retrieval" in ns or "reranker" in ns:
+        _documents(attrs, draft)
+    if "embedding" in ns:
+        _embedding(attrs, draft)
+    if "tool" in ns:
+        _tool(attrs, draft)
+    if "metadata" in ns:
+        extra = attrs.take_json("metadata")
+        if isinstance(extra, dict):
+            draft.merge("metadata", extra)
+    tags = attrs.data.get("tag.tags")
+    if tags is not None and not is_absent(tags):
+        attrs.used.add("tag.tags")
+        draft.put("metadata", "tags", list(tags) if isinstance(tags, tuple) else [tags])
+    for prefix in FEEDBACK_PREFIXES:
+        if prefix in ns:
+            _feedback(attrs, prefix, draft.event)  # type: ignore[arg-type]
+    if "session" in ns:
+        for prefix in FEEDBACK_PREFIXES:
+            _feedback(attrs, "session." + prefix, draft.session)
+
+
+def indexed(attrs: SpanAttrs, prefix: str) -> Optional[list[Any]]:
+    """Rebuild ``prefix.<i>.…`` into a list (non-index keys under the prefix are left alone), consuming it."""
+    entries = [(rest, key) for rest, key in attrs.under(prefix) if rest.split(".", 1)[0].isdigit()]
+    if not entries:
+        return None
+    rebuilt, conflicts = unflatten((rest, attrs.data[key]) for rest, key in entries)
+    if not isinstance(rebuilt, list):
+        return None
+    bad = set(conflicts)
+    attrs.used.update(key for rest, key in entries if rest not in bad)
+    return rebuilt
+
+
+def _message(item: Any) -> Optional[dict[str, Any]]:
+    raw = item.get("message") if isinstance(item, dict) else None
+    if not isinstance(raw, dict):
+        return None
+    message: dict[str, Any] = {"role": raw.get("role") or "unknown"}
+    contents = raw.get("contents")
+    if isinstance(contents, list) and contents:
+        parts = [c.get("message_content", c) for c in contents if isinstance(c, dict)]
+        if all(p.get("type") == "text" for p in parts):
+            message["content"] = "\n".join(str(p.get("text", "")) for p in parts)
+        else:
+            message["content"] = parts
+    else:
+        message["content"] = raw.get("content") if raw.get("content") is not None else ""
+    calls = raw.get("tool_calls")
+    if isinstance(calls, list) and calls:
+        message["tool_calls"] = [
+            _messages.tool_call(c.get("id"), (c.get("function") or {}).get("name"), (c.get("function") or {}).get("arguments"))
+            for c in (call.get("tool_call", call) for call in calls if isinstance(call, dict))
+        ]
+    elif raw.get("function_call_name") is not None:
+        message["tool_calls"] = [
+            _messages.tool_call(None, raw["function_call_name"], raw.get("function_call_arguments_json"))
+        ]
+    for key in ("tool_call_id", "name"):
+        if raw.get(key) is not None:
+            message[key] = raw[key]
+    return message
+
+
+def _messages_at(attrs: SpanAttrs, prefix: str) -> Optional[list[dict[str, Any]]]:
+    if not attrs.under(prefix):
+        return None
+    items = indexed(attrs, prefix)
+    if items is None:
+        return None
+    messages = [m for m in (_message(item) for item in items) if m is not None]
+    return messages or None
+
+
+def _llm(attrs: SpanAttrs, draft: Draft) -> None:
+    if draft.empty("inputs"):
+        history = _messages_at(attrs, "llm.input_messages")
+        if history is not None:
+            draft.fill("inputs", {"chat_history": history})
+            _absorb_raw_io(attrs, "input.value")
+        else:
+            prompts = indexed(attrs, "llm.prompts") if attrs.under("llm.prompts") else None
+            texts = [p.get("prompt", {}).get("text") if isinstance(p, dict) else p for p in prompts or ()]
+            if texts:
+                draft.fill("inputs", {"prompt": texts[0] if len(texts) == 1 else texts})
+    if draft.empty("outputs"):
+        choices = _messages_at(attrs, "llm.output_messages")
+        if choices is None and attrs.under("llm.choices"):
+            items = indexed(attrs, "llm.choices") or []
+            texts = [c.get("completion", {}).get("text") if isinstance(c, dict) else c for c in items]
+            choices = [{"role": "assistant", "content": t} for t in texts if t is not None] or None
+        if choices is not None:
+            draft.fill("outputs", _messages.model_outputs(choices))
+            _absorb_raw_io(attrs, "output.value")
+            finish = attrs.take_str("llm.finish_reason")
+            if finish is not None:
+                draft.event["outputs"].setdefault("finish_reason", finish)
+    model = attrs.take_str("llm.request.model_name")
+    if model is not None:
+        draft.put("config", "model", model)
+    params = attrs.take_json("llm.invocation_parameters")
+    if isinstance(params, dict):
+        draft.merge("config", params)
+    provider = attrs.take_str("llm.provider", "llm.system")
+    if provider is not None:
+        draft.put("config", "provider", provider)
+    answered = attrs.take_str("llm.response.model_name", "llm.model_name")
+    if answered is not None:
+        draft.answered_model = draft.answered_model or answered
+        draft.put("metadata", "response_model", answered)
+    if attrs.under("llm.tools"):
+        tools = indexed(attrs, "llm.tools")
+        if tools:
+            draft.put("config", "tools", [json_leaf((t.get("tool") or {}).get("json_schema")) for t in tools if isinstance(t, dict)])
+    _template(attrs, draft)
+
+
+def _absorb_raw_io(attrs: SpanAttrs, key: str) -> None:
+    """An LLM span's ``input.value``/``output.value`` is the whole request/response whose messages, parameters
+    and usage were just mapped; repeating it in metadata would double the event for nothing."""
+    if key in attrs.data:
+        attrs.used.update((key, key.replace(".value", ".mime_type")))
+
+
+def _template(attrs: SpanAttrs, draft: Draft) -> None:
+    template = attrs.take_str("llm.prompt_template.template")
+    if template is not None:
+        draft.put("config", "template", template)
+    version = attrs.take_str("llm.prompt_template.version")
+    if version is not None:
+        draft.put("config", "prompt_version", version)
+    variables = attrs.take_json("llm.prompt_template.variables")
+    if isinstance(variables, dict):
+        draft.merge("inputs", variables)
+
+
+def _documents(attrs: SpanAttrs, draft: Draft) -> None:
+    query = attrs.peek_str("reranker.query")
+    if query is not None and draft.put("inputs", "query", query):
+        attrs.used.add("reranker.query")
+    model = attrs.take_str("reranker.model_name")
+    if model is not None:
+        draft.put("config", "model", model)
+    top_k = attrs.take("reranker.top_k")
+    if top_k is not None:
+        draft.put("config", "top_k", top_k)
+    for prefix, field in (
+        ("reranker.input_documents", "inputs"),
+        ("retrieval.documents", "outputs"),
+        ("reranker.output_documents", "outputs"),
+    ):
+        if attrs.under(prefix) and "documents" not in draft.event[field]:  # type: ignore[literal-required]
+            items = indexed(attrs, prefix) or []
+            documents = [_document(i) for i in items if isinstance(i, dict)]
+            draft.put(field, "documents", documents)
+
+
+def _document(item: dict[str, Any]) -> dict[str, Any]:
+    document = item.get("document", item)
+    if isinstance(document, dict) and "metadata" in document:
+        document = {**document, "metadata": json_leaf(document["metadata"])}
+    return document if isinstance(document, dict) else {"content": document}
+
+
+def _embedding(attrs: SpanAttrs, draft: Draft) -> None:
+    model = attrs.take_str("embedding.model_name")
+    if model is not None:
+        draft.put("config", "model", model)
+    params = attrs.take_json("embedding.invocation_parameters")
+    if isinstance(params, dict):
+        draft.merge("config", params)
+    entries = attrs.under("embedding.embeddings")
+    if not entries:
+        return
+    texts: dict[str, Any] = {}
+    dimensions = 0
+    for rest, key in entries:
+        index, _, field = rest.partition(".")
+        value = attrs.data[key]
+        if field == "embedding.vector":  # vectors are never copied into records: only their size is kept
+            attrs.used.add(key)
+            dimensions = max(dimensions, len(value) if isinstance(value, (list, tuple)) else 0)
+        elif field == "embedding.text":
+            attrs.used.add(key)
+            texts[index] = value
+    if texts:
+        draft.put("inputs", "texts", [texts[i] for i in sorted(texts, key=_as_int)])
+    draft.put("metadata", "embedding_count", len({rest.split(".", 1)[0] for rest, _ in entries}))
+    if dimensions:
+        draft.put("metadata", "embedding_dimensions", dimensions)
+
+
+def _as_int(text: str) -> int:
+    return int(text) if text.isdigit() else 0
+
+
+def _tool(attrs: SpanAttrs, draft: Draft) -> None:
+    for key, name in (("tool.name", "tool_name"), ("tool.description", "tool_description")):
+        value = attrs.take_str(key)
+        if value is not None:
+            draft.put("config", name, value)
+    schema = attrs.take_json("tool.parameters")  # a JSON schema, not the call's arguments (those are input.value)
+    if schema is not None:
+        draft.put("config", "tool_parameters", schema)
+
+
+def _feedback(attrs: SpanAttrs, prefix: str, target: dict[str, Any]) -> None:
+    """``annotations.<i>.annotation.*`` → ``metrics`` (LLM/CODE annotators) or ``feedback`` (HUMAN)."""
+    items = indexed(attrs, prefix) if attrs.under(prefix) else None
+    for item in items or ():
+        if not isinstance(item, dict) or len(item) != 1:
+            continue
+        entry = next(iter(item.values()))
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        field = "feedback" if str(entry.get("annotator_kind", "")).upper() == _HUMAN else "metrics"
+        bucket = target.setdefault(field, {})
+        value = entry.get("score", entry.get("label"))
+        bucket.setdefault(entry["name"], value)
+        if entry.get("explanation") is not None:
+            bucket.setdefault(entry["name"] + "_explanation", entry["explanation"])

@@ -1,0 +1,105 @@
+"""A loopback fake of the OpenAI chat-completions API, deterministic, for driving real instrumentations.
+
+The real ``openai`` client talks to it over HTTP; what it answers depends on the request: a ``tools`` list
+gets a tool call, ``stream: true`` gets server-sent events, anything else a plain reply. Ids and
+timestamps are fixed so that golden files stay byte-stable.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MODEL_ANSWERED = "gpt-4o-mini-2024-07-18"
+CREATED = 1_764_000_000
+USAGE = {
+    "prompt_tokens": 23,
+    "completion_tokens": 9,
+    "total_tokens": 32,
+    "prompt_tokens_details": {"cached_tokens": 4, "audio_tokens": 0},
+    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+}
+PLAIN_ANSWER = "Paris is the capital of France."
+TOOL_CALL = {
+    "id": "call_weather_1",
+    "type": "function",
+    "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+}
+
+
+def completion(request: dict[str, Any]) -> dict[str, Any]:
+    if request.get("tools"):
+        message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [TOOL_CALL]}
+        finish = "tool_calls"
+    else:
+        message, finish = {"role": "assistant", "content": PLAIN_ANSWER}, "stop"
+    return {
+        "id": "chatcmpl-fake-1",
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": MODEL_ANSWERED,
+        "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+        "usage": USAGE,
+    }
+
+
+def stream_chunks(request: dict[str, Any]) -> list[dict[str, Any]]:
+    base = {"id": "chatcmpl-fake-2", "object": "chat.completion.chunk", "created": CREATED, "model": MODEL_ANSWERED}
+    words = ["Paris ", "is ", "the ", "capital ", "of ", "France."]
+    chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+    chunks += [{**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in words]
+    chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    if (request.get("stream_options") or {}).get("include_usage"):
+        chunks.append({**base, "choices": [], "usage": USAGE})
+    return chunks
+
+
+class FakeOpenAI:
+    """``with FakeOpenAI() as api: OpenAI(base_url=api.base_url, api_key="test")``."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                owner.requests.append(body)
+                if body.get("stream"):
+                    payload = "".join(f"data: {json.dumps(c)}\n\n" for c in stream_chunks(body)) + "data: [DONE]\n\n"
+                    self._send(payload.encode(), "text/event-stream")
+                else:
+                    self._send(json.dumps(completion(body)).encode(), "application/json")
+
+            def _send(self, data: bytes, content_type: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("x-request-id", "req_fake")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

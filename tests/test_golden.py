@@ -1,0 +1,156 @@
+"""Golden files: the exact events spanhive makes from spans emitted by real instrumentation libraries.
+
+Each library instruments the real ``openai`` client, which talks to the loopback fake in ``fake_llm.py``:
+a plain reply, a tool-call reply and a streamed reply. The mapped events, with run-specific values
+(ids, times, the fake's port) replaced by placeholders, must equal ``golden/<library>-<scenario>.json``.
+Regenerate after an intended change with ``SPANHIVE_UPDATE_GOLDEN=1 pytest tests/test_golden.py`` and read
+the diff: the files are meant to be reviewed by a person.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+import openai
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from spanhive.mapping import Defaults, group_sessions, map_span
+from tests.fake_llm import FakeOpenAI
+
+# Third-party instrumentations' own deprecation warnings are theirs to fix, not failures of ours.
+pytestmark = pytest.mark.filterwarnings("ignore:Support for class-based `config` is deprecated:DeprecationWarning")
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("SPANHIVE_UPDATE_GOLDEN") == "1"
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+]
+QUESTION = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+
+
+def _plain(client: openai.OpenAI) -> None:
+    client.chat.completions.create(model="gpt-4o-mini", messages=QUESTION, temperature=0.2, max_tokens=50)  # type: ignore[arg-type]
+
+
+def _tool_call(client: openai.OpenAI) -> None:
+    client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+        tools=TOOLS,  # type: ignore[arg-type]
+    )
+
+
+def _streaming(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=QUESTION,  # type: ignore[arg-type]
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    for _ in stream:
+        pass
+
+
+SCENARIOS: dict[str, Callable[[openai.OpenAI], None]] = {
+    "plain": _plain,
+    "tool-call": _tool_call,
+    "streaming": _streaming,
+}
+
+
+def _instrumentor(library: str) -> Any:
+    if library == "openinference":
+        from openinference.instrumentation.openai import OpenAIInstrumentor
+    elif library == "openllmetry":
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor  # type: ignore[no-redef]
+    else:
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor  # type: ignore[no-redef]
+    return OpenAIInstrumentor()
+
+
+@pytest.fixture(scope="module", params=["openinference", "openllmetry", "otel-genai"])
+def instrumented(request: pytest.FixtureRequest) -> Iterator[tuple[str, InMemorySpanExporter]]:
+    """The real ``openai`` client instrumented by one library, once per module (instrumenting the same client
+    again after ``uninstrument()`` stacks some libraries' stream wrappers), its spans kept in memory."""
+    library = request.param
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    instrumentor = _instrumentor(library)
+    with pytest.MonkeyPatch.context() as env:
+        _capture_content(env)
+        instrumentor.instrument(tracer_provider=provider)
+        try:
+            yield library, memory
+        finally:
+            instrumentor.uninstrument()
+            provider.shutdown()
+
+
+def _capture_content(env: pytest.MonkeyPatch) -> None:
+    """The official instrumentation records message content only when asked, in the latest GenAI semconv."""
+    env.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY")
+    env.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "gen_ai_latest_experimental")
+
+
+@pytest.fixture(autouse=True)
+def capture_content(hermetic_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Some instrumentations read these at call time too, after the hermetic fixture cleared OTEL_*."""
+    _capture_content(monkeypatch)
+
+
+def _stable(events: list[dict[str, Any]], base_url: str) -> list[dict[str, Any]]:
+    """Events with the values that change from run to run replaced by placeholders."""
+    text = json.dumps(events).replace(base_url.rstrip("/"), "http://fake-openai/v1")
+    stable = json.loads(text)
+    ids: dict[str, str] = {}
+
+    def placeholder(value: str) -> str:
+        return ids.setdefault(value, f"<id-{len(ids)}>")
+
+    for event in stable:
+        for key in ("session_id", "event_id", "parent_id"):
+            event[key] = placeholder(event[key])
+        event["children_ids"] = [placeholder(c) for c in event["children_ids"]]
+        event["start_time"] = event["end_time"] = event["duration"] = 0
+        metadata = event["metadata"]
+        for key in ("trace_id", "span_id"):
+            metadata[key] = f"<{key}>"
+        for span_event in metadata.get("events", []):
+            span_event["time"] = 0
+    return stable
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_golden(instrumented: tuple[str, InMemorySpanExporter], scenario: str) -> None:
+    library, memory = instrumented
+    memory.clear()
+    with FakeOpenAI() as api:
+        SCENARIOS[scenario](openai.OpenAI(base_url=api.base_url, api_key="sk-test", max_retries=0))
+        spans = memory.get_finished_spans()
+        assert spans, f"{library} emitted no span"
+        defaults = Defaults()
+        groups = group_sessions([map_span(span, defaults) for span in spans], defaults)
+        events = _stable([event for group in groups for event in group.events], api.base_url)
+    path = GOLDEN / f"{library}-{scenario}.json"
+    if UPDATE:
+        path.write_text(json.dumps(events, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+    assert events == json.loads(path.read_text())
