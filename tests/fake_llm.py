@@ -47,9 +47,19 @@ def completion(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def stream_chunks(request: dict[str, Any]) -> list[dict[str, Any]]:
-    base = {"id": "chatcmpl-fake-2", "object": "chat.completion.chunk", "created": CREATED, "model": MODEL_ANSWERED}
+    base = {
+        "id": "chatcmpl-fake-2",
+        "object": "chat.completion.chunk",
+        "created": CREATED,
+        "model": MODEL_ANSWERED,
+    }
     words = ["Paris ", "is ", "the ", "capital ", "of ", "France."]
-    chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+    chunks = [
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
+    ]
     chunks += [{**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in words]
     chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
     if (request.get("stream_options") or {}).get("include_usage"):

@@ -29,15 +29,11 @@ def test_the_entry_point_names_the_exporter_class() -> None:
     assert traces == {"spanhive": spanhive.SessionExporter}
 
 
-def test_opentelemetry_instrument_ships_to_the_configured_endpoint(
-    tmp_path: Path, capture: CaptureServer
-) -> None:
+def test_opentelemetry_instrument_ships_to_the_configured_endpoint(tmp_path: Path, capture: CaptureServer) -> None:
     app = tmp_path / "app.py"
     app.write_text(APP)
     env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("OTEL_", "SPANHIVE_", "HH_", "PYTEST_"))
+        key: value for key, value in os.environ.items() if not key.startswith(("OTEL_", "SPANHIVE_", "HH_", "PYTEST_"))
     }
     env.update(
         OTEL_TRACES_EXPORTER="spanhive",

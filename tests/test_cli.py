@@ -50,9 +50,7 @@ def test_sessions_lists_a_table(capsys: pytest.CaptureFixture[str], db: Path) ->
     header, row = out.splitlines()
     assert code == 0
     assert header.split() == ["SESSION", "ID", "NAME", "SOURCE", "START", "DURATION", "EVENTS", "ERRORS"]
-    assert re.match(
-        r"[0-9a-f-]{36}\s+plan_trip\s+dev\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+[\d.]+ ms\s+3\s+1$", row
-    )
+    assert re.match(r"[0-9a-f-]{36}\s+plan_trip\s+dev\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+[\d.]+ ms\s+3\s+1$", row)
 
 
 def test_show_prints_the_tree_with_the_error(capsys: pytest.CaptureFixture[str], db: Path) -> None:
@@ -82,9 +80,7 @@ def test_unknown_session_exits_2(capsys: pytest.CaptureFixture[str], db: Path) -
 
 
 @pytest.mark.parametrize("content", [None, b"garbage" * 100], ids=["missing", "corrupt"])
-def test_bad_database_files_exit_2(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes
-) -> None:
+def test_bad_database_files_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "bad.db"
     if content is not None:
         path.write_bytes(content)

@@ -103,9 +103,7 @@ def test_exporter_reads_the_environment(monkeypatch: pytest.MonkeyPatch, capture
 @pytest.mark.parametrize(
     ("environ", "setting", "fallback"),
     [
-        pytest.param(
-            {"SPANHIVE_EXPORT_TIMEOUT_SECONDS": "ten"}, "timeout_s", 10.0, id="timeout-not-a-number"
-        ),
+        pytest.param({"SPANHIVE_EXPORT_TIMEOUT_SECONDS": "ten"}, "timeout_s", 10.0, id="timeout-not-a-number"),
         pytest.param({"SPANHIVE_EXPORT_TIMEOUT_SECONDS": "-1"}, "timeout_s", 10.0, id="timeout-negative"),
         pytest.param({"SPANHIVE_EXPORT_TIMEOUT_SECONDS": "nan"}, "timeout_s", 10.0, id="timeout-nan"),
         pytest.param(
@@ -115,9 +113,7 @@ def test_exporter_reads_the_environment(monkeypatch: pytest.MonkeyPatch, capture
             id="timeout-falls-to-hh",
         ),
         pytest.param({"SPANHIVE_COMPRESSION": "brotli"}, "compression", "gzip", id="compression-unknown"),
-        pytest.param(
-            {"SPANHIVE_SPOOL_MAX_BYTES": "1GB"}, "spool_max_bytes", 256 * 1024 * 1024, id="spool-cap"
-        ),
+        pytest.param({"SPANHIVE_SPOOL_MAX_BYTES": "1GB"}, "spool_max_bytes", 256 * 1024 * 1024, id="spool-cap"),
         pytest.param({"SPANHIVE_DISABLED": "maybe"}, "disabled", False, id="disabled-not-a-boolean"),
     ],
 )

@@ -183,9 +183,7 @@ def test_disabled_exporter_sends_nothing(
 def test_through_a_batch_span_processor(capture: CaptureServer) -> None:
     """The usual set-up: a real provider and BatchSpanProcessor; shutdown flushes everything."""
     provider = TracerProvider()
-    provider.add_span_processor(
-        BatchSpanProcessor(spanhive.SessionExporter(endpoint=capture.url, api_key="k"))
-    )
+    provider.add_span_processor(BatchSpanProcessor(spanhive.SessionExporter(endpoint=capture.url, api_key="k")))
     tracer = provider.get_tracer("t")
     for i in range(50):
         with tracer.start_as_current_span(f"request-{i}"):

@@ -17,6 +17,9 @@ from typing import Any, Callable
 
 import openai
 import pytest
+from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInferenceInstrumentor
+from opentelemetry.instrumentation.openai import OpenAIInstrumentor as TraceloopInstrumentor
+from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as OTelGenAIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -36,7 +39,11 @@ TOOLS = [
         "function": {
             "name": "get_weather",
             "description": "Weather for a city",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
         },
     }
 ]
@@ -76,17 +83,14 @@ SCENARIOS: dict[str, Callable[[openai.OpenAI], None]] = {
 }
 
 
-def _instrumentor(library: str) -> Any:
-    if library == "openinference":
-        from openinference.instrumentation.openai import OpenAIInstrumentor
-    elif library == "openllmetry":
-        from opentelemetry.instrumentation.openai import OpenAIInstrumentor  # type: ignore[no-redef]
-    else:
-        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor  # type: ignore[no-redef]
-    return OpenAIInstrumentor()
+INSTRUMENTORS: dict[str, Callable[[], Any]] = {
+    "openinference": OpenInferenceInstrumentor,
+    "openllmetry": TraceloopInstrumentor,
+    "otel-genai": OTelGenAIInstrumentor,
+}
 
 
-@pytest.fixture(scope="module", params=["openinference", "openllmetry", "otel-genai"])
+@pytest.fixture(scope="module", params=list(INSTRUMENTORS))
 def instrumented(request: pytest.FixtureRequest) -> Iterator[tuple[str, InMemorySpanExporter]]:
     """The real ``openai`` client instrumented by one library, once per module (instrumenting the same client
     again after ``uninstrument()`` stacks some libraries' stream wrappers), its spans kept in memory."""
@@ -94,7 +98,7 @@ def instrumented(request: pytest.FixtureRequest) -> Iterator[tuple[str, InMemory
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    instrumentor = _instrumentor(library)
+    instrumentor = INSTRUMENTORS[library]()
     with pytest.MonkeyPatch.context() as env:
         _capture_content(env)
         instrumentor.instrument(tracer_provider=provider)

@@ -22,9 +22,7 @@ def test_event_ids_are_uuid4_shaped_and_stable() -> None:
 def test_ids_are_the_same_in_another_process() -> None:
     """No per-process salt: any process maps any span to the same ids (Python's str hash is salted)."""
     code = "from spanhive import _ids; print(_ids.event_id(5, 7), _ids.session_id_for('conv-1')[0])"
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    ).stdout.split()
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
     assert out == [_ids.event_id(5, 7), _ids.session_id_for("conv-1")[0]]
 
 

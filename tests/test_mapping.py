@@ -86,9 +86,7 @@ def test_a_leaf_and_a_subtree_at_the_same_path_keep_both(recorded: Recorded) -> 
 
 def test_times_are_epoch_milliseconds_and_duration_is_exact(recorded: Recorded) -> None:
     provider, memory = recorded
-    with provider.get_tracer("t").start_as_current_span(
-        "timed", start_time=1_700_000_000_123_456_789
-    ) as span:
+    with provider.get_tracer("t").start_as_current_span("timed", start_time=1_700_000_000_123_456_789) as span:
         span.end(end_time=1_700_000_001_123_956_789)
     event, _ = map_span(memory.get_finished_spans()[-1], DEFAULTS)
     assert (event["start_time"], event["end_time"]) == (1_700_000_000_123, 1_700_000_001_123)
@@ -219,9 +217,7 @@ def test_span_events_links_and_kind_are_kept(recorded: Recorded) -> None:
     tracer = provider.get_tracer("t")
     with tracer.start_as_current_span("first") as first:
         pass
-    with tracer.start_as_current_span(
-        "srv", kind=SpanKind.SERVER, links=[Link(first.get_span_context())]
-    ) as span:
+    with tracer.start_as_current_span("srv", kind=SpanKind.SERVER, links=[Link(first.get_span_context())]) as span:
         span.add_event("cache.miss", {"key": "k1"})
     event, _ = map_span(memory.get_finished_spans()[-1], DEFAULTS)
     assert event["metadata"]["otel.span_kind"] == "server"
@@ -245,9 +241,7 @@ def test_sessions_group_across_traces_with_root_inputs_and_outputs(recorded: Rec
             "honeyhive.session_name": "support chat",
             f"honeyhive_user_properties.k{turn}": turn,
         }
-        with tracer.start_as_current_span(
-            f"turn{turn}", attributes=attrs, start_time=1_000_000_000 * (turn + 1)
-        ):
+        with tracer.start_as_current_span(f"turn{turn}", attributes=attrs, start_time=1_000_000_000 * (turn + 1)):
             pass
     (group,) = group_sessions([map_span(s, DEFAULTS) for s in memory.get_finished_spans()], DEFAULTS)
     props = group.properties

@@ -62,9 +62,7 @@ def test_retry_after_replaces_the_backoff() -> None:
 
 def test_retry_after_beyond_the_deadline_stops_at_once() -> None:
     clock = FakeClock()
-    outcome = FakeRetrier(clock).run(
-        lambda left: Attempt(Verdict.RETRY, "429", retry_after_s=60), deadline=10
-    )
+    outcome = FakeRetrier(clock).run(lambda left: Attempt(Verdict.RETRY, "429", retry_after_s=60), deadline=10)
     assert (outcome.reason, clock.sleeps, outcome.attempts) == ("deadline", [], 1)
 
 

@@ -31,9 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"spanhive {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    db_help = (
-        "SQLite database to read (default: the embedded store, or SPANHIVE_ENDPOINT if it is sqlite:///…)"
-    )
+    db_help = "SQLite database to read (default: the embedded store, or SPANHIVE_ENDPOINT if it is sqlite:///…)"
     sessions = commands.add_parser(
         "sessions", help="list recent sessions", description="List recent sessions, newest first."
     )
@@ -47,9 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         help="show one session's event tree",
         description="Show a session: its properties and its event tree with types, durations and errors.",
     )
-    show.add_argument(
-        "session_id", metavar="SESSION_ID", help="a session id, or an unambiguous prefix of one"
-    )
+    show.add_argument("session_id", metavar="SESSION_ID", help="a session id, or an unambiguous prefix of one")
     show.add_argument("--db", type=Path, help=db_help)
     show.add_argument("--json", action="store_true", help="print the session and its events as JSON")
     show.set_defaults(run=_cmd_show)

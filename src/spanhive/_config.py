@@ -70,9 +70,7 @@ def user_dir(kind: str) -> Path:
         return Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local") / "spanhive"
     if sys.platform == "darwin":
         return home / "Library" / "Application Support" / "spanhive"
-    xdg, fallback = {"data": ("XDG_DATA_HOME", ".local/share"), "state": ("XDG_STATE_HOME", ".local/state")}[
-        kind
-    ]
+    xdg, fallback = {"data": ("XDG_DATA_HOME", ".local/share"), "state": ("XDG_STATE_HOME", ".local/state")}[kind]
     base = os.environ.get(xdg)
     return Path(base if base and os.path.isabs(base) else home / fallback) / "spanhive"
 
@@ -116,12 +114,7 @@ def _parse_seconds(value: Any) -> float:
             value = float(value)
         except ValueError:
             raise ValueError("expected a number of seconds greater than 0") from None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError("expected a number of seconds greater than 0")
     return float(value)
 
@@ -257,9 +250,7 @@ def resolve(
         api_key=key,
         project=pick("project", project, (ev.SPANHIVE_PROJECT, ev.HH_PROJECT), _parse_str),
         source=pick("source", source, (ev.SPANHIVE_SOURCE, ev.HH_SOURCE), _parse_str),
-        session_name=pick(
-            "session_name", session_name, (ev.SPANHIVE_SESSION_NAME, ev.HH_SESSION_NAME), _parse_str
-        ),
+        session_name=pick("session_name", session_name, (ev.SPANHIVE_SESSION_NAME, ev.HH_SESSION_NAME), _parse_str),
         timeout_s=_or(
             pick(
                 "timeout_s",
@@ -269,9 +260,7 @@ def resolve(
             ),
             DEFAULT_TIMEOUT_S,
         ),
-        compression=_or(
-            pick("compression", compression, (ev.SPANHIVE_COMPRESSION,), _parse_compression), "gzip"
-        ),
+        compression=_or(pick("compression", compression, (ev.SPANHIVE_COMPRESSION,), _parse_compression), "gzip"),
         headers=_or(pick("headers", headers, (ev.SPANHIVE_HEADERS,), _parse_headers), {}),
         spool_dir=spool,
         spool_max_bytes=_or(

@@ -32,9 +32,7 @@ def event_id(trace_id: int, span_id: int) -> str:
 
 def trace_session_id(trace_id: int) -> str:
     """The session id of a trace that names no session of its own."""
-    return _uuid4_shaped(
-        blake2b(trace_id.to_bytes(16, "big"), digest_size=16, person=_TRACE_SESSION).digest()
-    )
+    return _uuid4_shaped(blake2b(trace_id.to_bytes(16, "big"), digest_size=16, person=_TRACE_SESSION).digest())
 
 
 def canonical_uuid(value: str) -> Optional[str]:

@@ -15,9 +15,7 @@ LOG_INTERVAL_S = 60.0  # one line per kind of problem per minute at most
 class RateLimiter:
     """Lets a message through once per interval per key; the next one says how many were held back."""
 
-    def __init__(
-        self, interval_s: float = LOG_INTERVAL_S, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, interval_s: float = LOG_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval_s = interval_s
         self.clock = clock
         self._lock = threading.Lock()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from spanhive.mapping._values import is_absent
 
@@ -78,9 +78,11 @@ class SpanAttrs:
                 return number
         return None
 
-    def take_json(self, key: str) -> Any:
-        """The value at ``key`` parsed as JSON when it is a JSON string; ``None`` (unconsumed) when it does
-        not parse or is empty, so a malformed value is kept raw in ``metadata``."""
+    def take_json(self, key: str, expect: Union[type, tuple[type, ...]] = object) -> Any:
+        """The value at ``key`` parsed as JSON (when it is a string) if the result is an ``expect``.
+
+        Otherwise ``None``, and the key stays unconsumed, so a malformed value is kept raw in ``metadata``.
+        """
         value = self.data.get(key)
         if value is None or is_absent(value):
             if value is not None:
@@ -93,6 +95,8 @@ class SpanAttrs:
                 return None
         elif isinstance(value, tuple):
             value = list(value)
+        if not isinstance(value, expect):
+            return None
         self.used.add(key)
         return value
 

@@ -27,9 +27,7 @@ class SessionGroup:
         return self.events[0]["project"]
 
 
-def group_sessions(
-    mapped: Iterable[Optional[tuple[Event, SessionHint]]], defaults: Defaults
-) -> list[SessionGroup]:
+def group_sessions(mapped: Iterable[Optional[tuple[Event, SessionHint]]], defaults: Defaults) -> list[SessionGroup]:
     """Link parents and children, settle default types, and build one group per session."""
     pairs = [pair for pair in mapped if pair is not None]
     by_id = {event["event_id"]: event for event, _ in pairs}
@@ -67,9 +65,7 @@ def group_sessions(
 
     for sid, group in groups.items():
         props = group.properties
-        session_roots = [
-            event for _, event in sorted(roots.get(sid, []), key=lambda r: (r[0], r[1]["event_id"]))
-        ]
+        session_roots = [event for _, event in sorted(roots.get(sid, []), key=lambda r: (r[0], r[1]["event_id"]))]
         props["session_name"] = _name(names.get(sid), defaults, session_roots)
         if session_roots:
             first, last = session_roots[0], session_roots[-1]
@@ -89,10 +85,10 @@ def _state(props: SessionProperties, field: str, value: Any) -> None:
     if field not in SESSION_FIELDS or field == "session_id":
         return
     target = props[field]  # type: ignore[literal-required]
-    if isinstance(target, dict) and isinstance(value, dict):
-        target.update(value)
+    if field not in ("inputs", "outputs") and isinstance(target, dict) and isinstance(value, dict):
+        target.update(value)  # metrics, feedback, metadata…: merged
     else:
-        props[field] = value  # type: ignore[literal-required]
+        props[field] = value  # type: ignore[literal-required]  # inputs and outputs: replaced
 
 
 def _name(explicit: Optional[str], defaults: Defaults, roots: list[Event]) -> Optional[str]:

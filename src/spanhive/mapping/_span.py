@@ -20,8 +20,8 @@ from spanhive._records import Event
 from spanhive.mapping import (
     _types,
     _usage,
-    generic,
     genai,
+    generic,
     honeyhive,
     langfuse,
     langsmith,
@@ -47,7 +47,12 @@ SESSION_ID_KEYS = (
 )
 """Where a span names its session, most specific first (HoneyHive's own resolution order leads)."""
 
-SESSION_NAME_KEYS = (*honeyhive.SESSION_NAME_KEYS, "langfuse.trace.name", "traceloop.workflow.name", "gen_ai.workflow.name")
+SESSION_NAME_KEYS = (
+    *honeyhive.SESSION_NAME_KEYS,
+    "langfuse.trace.name",
+    "traceloop.workflow.name",
+    "gen_ai.workflow.name",
+)
 EVENT_NAME_KEYS = (*honeyhive.EVENT_NAME_KEYS, "logfire.msg")
 SOURCE_KEYS = (*honeyhive.SOURCE_KEYS, "traceloop.association.properties.source", "langfuse.environment")
 USER_ID_KEYS = (
@@ -73,7 +78,12 @@ CONVENTIONS = (
 )
 """Convention modules in precedence order (DESIGN §4); each fills only what is still empty."""
 
-RESOURCE_METADATA_KEYS = ("service.name", "service.version", "deployment.environment", "deployment.environment.name")
+RESOURCE_METADATA_KEYS = (
+    "service.name",
+    "service.version",
+    "deployment.environment",
+    "deployment.environment.name",
+)
 _UNKNOWN_SERVICE = "unknown_service"
 DEFAULT_MAX_VALUE_CHARS = 1024 * 1024  # characters of one string value before it is truncated
 
@@ -161,7 +171,9 @@ def map_span(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, Se
     limit = defaults.max_value_chars
     if any(isinstance(v, str) and len(v) > limit for v in data.values()):
         truncated = truncate_long_strings(event, limit)
-    return event, SessionHint(session_name, parent is None, event_type is not None, start, draft.session or None, truncated)
+    return event, SessionHint(
+        session_name, parent is None, event_type is not None, start, draft.session or None, truncated
+    )
 
 
 def new_event(
@@ -258,7 +270,10 @@ def _describe_span(span: ReadableSpan, resource: Any, system: dict[str, Any], co
             system["events"] = events
     if span.links:
         system["links"] = [
-            {"trace_id": format(link.context.trace_id, "032x"), "span_id": format(link.context.span_id, "016x")}
+            {
+                "trace_id": format(link.context.trace_id, "032x"),
+                "span_id": format(link.context.span_id, "016x"),
+            }
             for link in span.links
         ]
     if span.dropped_attributes:

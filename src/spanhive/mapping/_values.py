@@ -42,6 +42,17 @@ def json_leaf(value: Any) -> Any:
     return plain(value)
 
 
+def json_value(value: Any) -> Any:
+    """Parse a string an attribute's convention defines as JSON (any JSON value, ``"shipped"`` included);
+    text that does not parse is returned unchanged."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            return value
+    return plain(value)
+
+
 class _Node(dict):  # type: ignore[type-arg]
     """A dict built by :func:`unflatten` (as opposed to one parsed from JSON), so only these become lists."""
 

@@ -12,7 +12,7 @@ from typing import Any
 from spanhive.mapping import _messages
 from spanhive.mapping._attrs import SpanAttrs
 from spanhive.mapping._draft import Draft
-from spanhive.mapping._values import is_absent, json_leaf
+from spanhive.mapping._values import is_absent, json_leaf, json_value
 
 REQUEST_PREFIX = "gen_ai.request"
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system")
@@ -72,7 +72,7 @@ def _request(attrs: SpanAttrs, draft: Draft) -> None:
         if name not in config and not is_absent(value):
             config[name] = list(value) if isinstance(value, tuple) else json_leaf(value)
             attrs.used.add(key)
-    tools = attrs.take_json("gen_ai.tool.definitions")
+    tools = attrs.take_json("gen_ai.tool.definitions", list)
     if tools is not None:
         draft.put("config", "tools", tools)
     prompt_name = attrs.take_str("gen_ai.prompt.name")
@@ -105,11 +105,11 @@ def _tool(attrs: SpanAttrs, draft: Draft) -> None:
     if call_id is not None:
         draft.put("metadata", "tool_call_id", call_id)
     if draft.empty("inputs") and "gen_ai.tool.call.arguments" in attrs.data:
-        arguments = json_leaf(attrs.data["gen_ai.tool.call.arguments"])
+        arguments = json_value(attrs.data["gen_ai.tool.call.arguments"])
         if draft.fill("inputs", arguments if isinstance(arguments, dict) else {"arguments": arguments}):
             attrs.used.add("gen_ai.tool.call.arguments")
     if draft.empty("outputs") and "gen_ai.tool.call.result" in attrs.data:
-        result = json_leaf(attrs.data["gen_ai.tool.call.result"])
+        result = json_value(attrs.data["gen_ai.tool.call.result"])
         if draft.fill("outputs", result if isinstance(result, dict) else {"result": result}):
             attrs.used.add("gen_ai.tool.call.result")
 
@@ -119,7 +119,7 @@ def _retrieval(attrs: SpanAttrs, draft: Draft) -> None:
     if query is not None and draft.put("inputs", "query", query):
         attrs.used.add("gen_ai.retrieval.query.text")
     if draft.empty("outputs"):
-        documents = attrs.take_json("gen_ai.retrieval.documents")
+        documents = attrs.take_json("gen_ai.retrieval.documents", list)
         if isinstance(documents, list):
             draft.fill("outputs", {"documents": documents})
 

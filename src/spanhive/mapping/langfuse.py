@@ -11,7 +11,7 @@ from typing import Any
 from spanhive.mapping import _messages
 from spanhive.mapping._attrs import SpanAttrs, as_count
 from spanhive.mapping._draft import Draft
-from spanhive.mapping._values import is_absent, json_leaf
+from spanhive.mapping._values import is_absent, json_leaf, json_value
 
 OBSERVATION = "langfuse.observation"
 TRACE = "langfuse.trace"
@@ -25,11 +25,14 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
     model = attrs.take_str(OBSERVATION + ".model.name")
     if model is not None:
         draft.put("config", "model", model)
-    params = attrs.take_json(OBSERVATION + ".model.parameters")
+    params = attrs.take_json(OBSERVATION + ".model.parameters", dict)
     if isinstance(params, dict):
         draft.merge("config", params)
     _usage(attrs, draft)
-    for key, name in ((OBSERVATION + ".prompt.name", "prompt_name"), (OBSERVATION + ".prompt.version", "prompt_version")):
+    for key, name in (
+        (OBSERVATION + ".prompt.name", "prompt_name"),
+        (OBSERVATION + ".prompt.version", "prompt_version"),
+    ):
         value = attrs.take(key)
         if value is not None:
             draft.put("config", name, value)
@@ -45,14 +48,14 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
         value = attrs.data.get(key)
         if value is not None and not is_absent(value):
             attrs.used.add(key)
-            parsed = json_leaf(value)
+            parsed = json_value(value)
             draft.session.setdefault(field, parsed if isinstance(parsed, dict) else {field[:-1]: parsed})
 
 
 def _io(attrs: SpanAttrs, draft: Draft, key: str, field: str, label: str) -> None:
     if key not in attrs.data or not draft.empty(field):
         return
-    value = json_leaf(attrs.data[key])
+    value = json_value(attrs.data[key])
     if is_absent(value):
         return
     attrs.used.add(key)
@@ -71,11 +74,15 @@ def _io(attrs: SpanAttrs, draft: Draft, key: str, field: str, label: str) -> Non
 
 
 def _usage(attrs: SpanAttrs, draft: Draft) -> None:
-    usage = attrs.take_json(OBSERVATION + ".usage_details")
+    usage = attrs.take_json(OBSERVATION + ".usage_details", dict)
     if isinstance(usage, dict):
-        for source, name in (("input", "prompt_tokens"), ("output", "completion_tokens"), ("total", "total_tokens")):
+        for source, name in (
+            ("input", "prompt_tokens"),
+            ("output", "completion_tokens"),
+            ("total", "total_tokens"),
+        ):
             draft.put("metadata", name, as_count(usage.get(source)))
-    cost = attrs.take_json(OBSERVATION + ".cost_details")
+    cost = attrs.take_json(OBSERVATION + ".cost_details", dict)
     if isinstance(cost, dict):
         draft.put("metadata", "cost", as_count(cost.get("total")))
 

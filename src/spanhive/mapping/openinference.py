@@ -30,7 +30,7 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
     if "tool" in ns:
         _tool(attrs, draft)
     if "metadata" in ns:
-        extra = attrs.take_json("metadata")
+        extra = attrs.take_json("metadata", dict)
         if isinstance(extra, dict):
             draft.merge("metadata", extra)
     tags = attrs.data.get("tag.tags")
@@ -75,7 +75,9 @@ def _message(item: Any) -> Optional[dict[str, Any]]:
     calls = raw.get("tool_calls")
     if isinstance(calls, list) and calls:
         message["tool_calls"] = [
-            _messages.tool_call(c.get("id"), (c.get("function") or {}).get("name"), (c.get("function") or {}).get("arguments"))
+            _messages.tool_call(
+                c.get("id"), (c.get("function") or {}).get("name"), (c.get("function") or {}).get("arguments")
+            )
             for c in (call.get("tool_call", call) for call in calls if isinstance(call, dict))
         ]
     elif raw.get("function_call_name") is not None:
@@ -124,7 +126,7 @@ def _llm(attrs: SpanAttrs, draft: Draft) -> None:
     model = attrs.take_str("llm.request.model_name")
     if model is not None:
         draft.put("config", "model", model)
-    params = attrs.take_json("llm.invocation_parameters")
+    params = attrs.take_json("llm.invocation_parameters", dict)
     if isinstance(params, dict):
         draft.merge("config", params)
     provider = attrs.take_str("llm.provider", "llm.system")
@@ -137,7 +139,11 @@ def _llm(attrs: SpanAttrs, draft: Draft) -> None:
     if attrs.under("llm.tools"):
         tools = indexed(attrs, "llm.tools")
         if tools:
-            draft.put("config", "tools", [json_leaf((t.get("tool") or {}).get("json_schema")) for t in tools if isinstance(t, dict)])
+            draft.put(
+                "config",
+                "tools",
+                [json_leaf((t.get("tool") or {}).get("json_schema")) for t in tools if isinstance(t, dict)],
+            )
     _template(attrs, draft)
 
 
@@ -155,7 +161,7 @@ def _template(attrs: SpanAttrs, draft: Draft) -> None:
     version = attrs.take_str("llm.prompt_template.version")
     if version is not None:
         draft.put("config", "prompt_version", version)
-    variables = attrs.take_json("llm.prompt_template.variables")
+    variables = attrs.take_json("llm.prompt_template.variables", dict)
     if isinstance(variables, dict):
         draft.merge("inputs", variables)
 
@@ -192,7 +198,7 @@ def _embedding(attrs: SpanAttrs, draft: Draft) -> None:
     model = attrs.take_str("embedding.model_name")
     if model is not None:
         draft.put("config", "model", model)
-    params = attrs.take_json("embedding.invocation_parameters")
+    params = attrs.take_json("embedding.invocation_parameters", dict)
     if isinstance(params, dict):
         draft.merge("config", params)
     entries = attrs.under("embedding.embeddings")

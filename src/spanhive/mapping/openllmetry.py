@@ -14,7 +14,7 @@ from typing import Any
 from spanhive.mapping import _messages
 from spanhive.mapping._attrs import SpanAttrs
 from spanhive.mapping._draft import Draft
-from spanhive.mapping._values import is_absent, json_leaf
+from spanhive.mapping._values import is_absent, json_leaf, json_value
 from spanhive.mapping.openinference import indexed
 
 ASSOCIATION_PREFIX = "traceloop.association.properties"
@@ -78,7 +78,9 @@ def _old_messages(attrs: SpanAttrs, draft: Draft) -> None:
                 attrs.used.add("gen_ai.completion")
                 choices_raw = value.get("choices")
                 if isinstance(choices_raw, list) and choices_raw:
-                    choices = [_messages.openai_message(c.get("message", c)) for c in choices_raw if isinstance(c, dict)]
+                    choices = [
+                        _messages.openai_message(c.get("message", c)) for c in choices_raw if isinstance(c, dict)
+                    ]
                     draft.fill("outputs", _messages.model_outputs(choices) if choices else value)
                 else:
                     draft.fill("outputs", value)
@@ -113,7 +115,7 @@ def json_leaf_dict(item: Any) -> Any:
 
 def _entity(attrs: SpanAttrs, draft: Draft) -> None:
     if draft.empty("inputs") and "traceloop.entity.input" in attrs.data:
-        value = json_leaf(attrs.data["traceloop.entity.input"])
+        value = json_value(attrs.data["traceloop.entity.input"])
         if isinstance(value, dict) and set(value) <= {"args", "kwargs"}:
             inputs = dict(value.get("kwargs") or {}) if isinstance(value.get("kwargs"), dict) else {}
             if value.get("args"):
@@ -123,7 +125,7 @@ def _entity(attrs: SpanAttrs, draft: Draft) -> None:
         attrs.used.add("traceloop.entity.input")
         draft.fill("inputs", inputs)
     if draft.empty("outputs") and "traceloop.entity.output" in attrs.data:
-        value = json_leaf(attrs.data["traceloop.entity.output"])
+        value = json_value(attrs.data["traceloop.entity.output"])
         attrs.used.add("traceloop.entity.output")
         draft.fill("outputs", value if isinstance(value, dict) else {"result": value})
     kind = attrs.data.get("traceloop.span.kind")

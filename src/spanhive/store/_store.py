@@ -64,9 +64,7 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     ),
 )
 
-_MIGRATIONS_TABLE = (
-    "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)"
-)
+_MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)"
 _EVENT_COLUMNS = (
     "event_id", "session_id", "parent_id", "project", "source", "event_name", "event_type",
     "start_time", "end_time", "duration", "error", "children_ids", *DICT_FIELDS,
@@ -268,9 +266,7 @@ class Store:
         if exact:
             return str(exact[0][0])
         pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = self._query(
-            "SELECT session_id FROM sessions WHERE session_id LIKE ? ESCAPE '\\' LIMIT 2", (pattern,)
-        )
+        rows = self._query("SELECT session_id FROM sessions WHERE session_id LIKE ? ESCAPE '\\' LIMIT 2", (pattern,))
         if len(rows) > 1:
             raise StoreError(f"session id prefix {prefix!r} matches more than one session")
         return str(rows[0][0]) if rows else None

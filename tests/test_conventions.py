@@ -1,0 +1,667 @@
+"""Conventions without a convenient producer here, on hand-built spans from a real SDK provider.
+
+Each test names the public source of the attribute names it uses (conventions.md in the design notes cites
+file and commit). The LLM instrumentations that can run here are covered by ``test_golden.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
+
+from spanhive import _ids
+from spanhive._records import Event
+from spanhive.mapping import Defaults, SessionGroup, group_sessions, map_span
+
+Recorded = tuple[TracerProvider, InMemorySpanExporter]
+
+
+def mapped(
+    recorded: Recorded,
+    attributes: dict[str, Any],
+    name: str = "span",
+    events: Optional[list[tuple[str, dict[str, Any]]]] = None,
+    status: Optional[Status] = None,
+) -> Event:
+    return group(recorded, attributes, name, events, status).events[0]
+
+
+def group(
+    recorded: Recorded,
+    attributes: dict[str, Any],
+    name: str = "span",
+    events: Optional[list[tuple[str, dict[str, Any]]]] = None,
+    status: Optional[Status] = None,
+) -> SessionGroup:
+    provider, memory = recorded
+    memory.clear()
+    with provider.get_tracer("t").start_as_current_span(name, attributes=attributes) as span:
+        for event_name, event_attributes in events or ():
+            span.add_event(event_name, event_attributes)
+        if status is not None:
+            span.set_status(status)
+    pairs = [map_span(s, Defaults()) for s in memory.get_finished_spans()]
+    (only,) = group_sessions(pairs, Defaults())
+    return only
+
+
+# --- HoneyHive (honeyhiveai/python-sdk: span_utils.py, decorators.py, custom.py, event_type.py) ----------
+
+
+def test_honeyhive_decorator_mixes_primitive_and_json_leaves(recorded: Recorded) -> None:
+    """decorators.py: primitives as is, dict/list arguments as JSON strings; explicit ``tool`` is final."""
+    event = mapped(
+        recorded,
+        {
+            "honeyhive_event_type": "tool",
+            "honeyhive_inputs.city": "Paris",
+            "honeyhive_inputs.options": '{"units": "metric", "days": [1, 2]}',
+            "honeyhive_outputs.result": "sunny",
+            "honeyhive_error_type": "ValueError",
+        },
+        name="chat_weather_tool",  # a name HoneyHive's heuristics would re-type as a model
+    )
+    assert event["event_type"] == "tool"
+    assert event["inputs"] == {"city": "Paris", "options": {"units": "metric", "days": [1, 2]}}
+    assert event["outputs"] == {"result": "sunny"}
+    assert event["metadata"]["honeyhive_error_type"] == "ValueError"
+
+
+def test_honeyhive_legacy_forms(recorded: Recorded) -> None:
+    """Pre-1.0 custom.py / typescript tracer.ts: ``_params_``, ``honeyhive_prompt_template``, ``_raw`` copies."""
+    event = mapped(
+        recorded,
+        {
+            "honeyhive_inputs._params_.question": "why?",
+            "honeyhive_prompt_template.template": "Answer {{question}}",
+            "honeyhive_prompt_template.inputs.question": "why?",
+            "honeyhive_outputs_raw.answer": "because",
+            "honeyhive_event_type_raw": "model",
+            "honeyhive.session_auto_create": True,
+        },
+    )
+    assert event["inputs"] == {"question": "why?"}
+    assert event["config"]["template"] == "Answer {{question}}"
+    assert event["outputs"] == {"answer": "because"}
+    assert event["event_type"] == "model"
+    assert "honeyhive.session_auto_create" not in event["metadata"]
+
+
+def test_honeyhive_dot_buckets_are_accepted_below_the_underscore_ones(recorded: Recorded) -> None:
+    """conventions §9.8: HoneyHive's backend only routes ``honeyhive_inputs.*``; we also read the dot form."""
+    event = mapped(recorded, {"honeyhive.inputs.q": "dot", "honeyhive.config.model": "m"})
+    assert (event["inputs"], event["config"]) == ({"q": "dot"}, {"model": "m"})
+    event = mapped(recorded, {"honeyhive.inputs.q": "dot", "honeyhive_inputs.q": "underscore"})
+    assert event["inputs"] == {"q": "underscore"}
+    assert event["metadata"]["honeyhive.inputs.q"] == "dot"
+
+
+# --- OpenLLMetry / Traceloop before 0.55 (chat_wrappers.py at 0b30e2de6^, semconv_ai, traceloop-sdk) ----
+
+
+def test_openllmetry_indexed_messages_with_tool_calls_and_filtered_content(recorded: Recorded) -> None:
+    event = mapped(
+        recorded,
+        {
+            "llm.request.type": "chat",
+            "gen_ai.system": "OpenAI",
+            "gen_ai.request.model": "gpt-4",
+            "gen_ai.prompt.0.role": "user",
+            "gen_ai.prompt.0.content": "Weather?",
+            "gen_ai.prompt.1.role": "assistant",
+            "gen_ai.prompt.1.tool_calls.0.id": "c1",
+            "gen_ai.prompt.1.tool_calls.0.name": "weather",
+            "gen_ai.prompt.1.tool_calls.0.arguments": '{"city": "Oslo"}',
+            "gen_ai.prompt.2.role": "tool",
+            "gen_ai.prompt.2.tool_call_id": "c1",
+            "gen_ai.prompt.2.content": "rain",
+            "gen_ai.prompt.prompt_filter_results": '[{"prompt_index": 0}]',
+            "gen_ai.completion.0.role": "assistant",
+            "gen_ai.completion.0.content": "FILTERED",
+            "gen_ai.completion.0.finish_reason": "content_filter",
+            "gen_ai.usage.prompt_tokens": 10,
+            "gen_ai.usage.completion_tokens": 0,
+            "llm.usage.total_tokens": 10,
+            "gen_ai.usage.cache_read_input_tokens": 3,
+            "llm.top_k": 5,
+            "llm.request.functions.0.name": "weather",
+            "llm.request.functions.0.parameters": '{"type": "object"}',
+        },
+    )
+    assert event["event_type"] == "model"
+    assert event["inputs"]["chat_history"] == [
+        {"role": "user", "content": "Weather?"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "weather", "arguments": '{"city": "Oslo"}'},
+                }
+            ],
+        },
+        {"role": "tool", "content": "rain", "tool_call_id": "c1"},
+    ]
+    assert event["outputs"] == {"role": "assistant", "content": "FILTERED", "finish_reason": "content_filter"}
+    assert event["config"] == {
+        "model": "gpt-4",
+        "provider": "OpenAI",
+        "top_k": 5,
+        "tools": [{"name": "weather", "parameters": {"type": "object"}}],
+    }
+    meta = event["metadata"]
+    assert (meta["prompt_tokens"], meta["completion_tokens"], meta["total_tokens"]) == (10, 0, 10)
+    assert meta["cache_read_input_tokens"] == 3
+    assert meta["gen_ai.prompt.prompt_filter_results"] == '[{"prompt_index": 0}]'  # not a message: kept
+    assert meta["span_kind"] == "chat"
+
+
+def test_traceloop_sdk_entities_associations_and_prompts(recorded: Recorded) -> None:
+    """traceloop-sdk decorators/base.py (entity I/O as ``{"args", "kwargs"}``), associations.py, tracing.py."""
+    grouped = group(
+        recorded,
+        {
+            "traceloop.span.kind": "tool",
+            "traceloop.entity.name": "lookup_order",
+            "traceloop.entity.input": '{"args": [42], "kwargs": {"verbose": true}}',
+            "traceloop.entity.output": '"shipped"',
+            "traceloop.workflow.name": "support_flow",
+            "traceloop.association.properties.session_id": "conv-9",
+            "traceloop.association.properties.user_id": "u-9",
+            "traceloop.association.properties.customer_id": "acme",
+            "traceloop.association.properties.region": "eu",
+            "traceloop.prompt.key": "lookup",
+            "traceloop.prompt.version": 3,
+            "traceloop.prompt.template_variables.order": "42",
+        },
+        name="lookup_order.tool",
+    )
+    event = grouped.events[0]
+    assert event["event_type"] == "tool"
+    assert event["inputs"] == {"verbose": True, "args": [42], "order": "42"}
+    assert event["outputs"] == {"result": "shipped"}
+    assert event["config"] == {"tool_name": "lookup_order", "prompt_name": "lookup", "prompt_version": 3}
+    assert event["user_properties"] == {"user_id": "u-9", "customer_id": "acme"}
+    assert event["metadata"]["region"] == "eu"
+    assert event["session_id"] == _ids.session_id_for("conv-9")[0]
+    assert grouped.properties["session_name"] == "support_flow"
+
+
+# --- OTel GenAI (semantic-conventions model/gen-ai/*.yaml, gen-ai-{input,output}-messages.json) -----------
+
+
+def test_genai_parts_system_instructions_and_several_choices(recorded: Recorded) -> None:
+    event = mapped(
+        recorded,
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-x",
+            "gen_ai.request.choice.count": 2,
+            "gen_ai.request.stop_sequences": ("END",),
+            "gen_ai.system_instructions": json.dumps([{"type": "text", "content": "Be kind."}]),
+            "gen_ai.input.messages": json.dumps(
+                [
+                    {
+                        "role": "user",
+                        "parts": [
+                            {"type": "text", "content": "What is this?"},
+                            {"type": "uri", "modality": "image", "uri": "https://x/cat.png"},
+                        ],
+                    },
+                    {
+                        "role": "assistant",
+                        "parts": [{"type": "tool_call", "id": "t1", "name": "vision", "arguments": {"q": 1}}],
+                    },
+                    {
+                        "role": "tool",
+                        "parts": [{"type": "tool_call_response", "id": "t1", "result": {"label": "cat"}}],
+                    },
+                    {"role": "tool", "parts": [{"type": "tool_call_response", "id": "t2", "response": "ok"}]},
+                ]
+            ),
+            "gen_ai.output.messages": json.dumps(
+                [
+                    {
+                        "role": "assistant",
+                        "parts": [
+                            {"type": "reasoning", "content": "hmm"},
+                            {"type": "text", "content": "A cat."},
+                        ],
+                        "finish_reason": "stop",
+                    },
+                    {
+                        "role": "assistant",
+                        "parts": [{"type": "text", "content": "A kitten."}],
+                        "finish_reason": "stop",
+                    },
+                ]
+            ),
+            "gen_ai.usage.input_tokens": 100,
+            "gen_ai.usage.output_tokens": 20,
+            "gen_ai.usage.cache_creation.input_tokens": 50,
+            "gen_ai.usage.reasoning.output_tokens": 7,
+        },
+    )
+    history = event["inputs"]["chat_history"]
+    assert history[0] == {"role": "system", "content": "Be kind."}
+    assert history[1]["content"] == [
+        {"type": "text", "content": "What is this?"},
+        {"type": "uri", "modality": "image", "uri": "https://x/cat.png"},
+    ]
+    assert history[2]["tool_calls"] == [
+        {"id": "t1", "type": "function", "function": {"name": "vision", "arguments": '{"q": 1}'}}
+    ]
+    assert history[3] == {"role": "tool", "content": '{"label": "cat"}', "tool_call_id": "t1"}
+    assert history[4] == {"role": "tool", "content": "ok", "tool_call_id": "t2"}
+    outputs = event["outputs"]
+    assert (outputs["role"], outputs["content"], outputs["reasoning"]) == ("assistant", "A cat.", "hmm")
+    assert [c["content"] for c in outputs["choices"]] == ["A cat.", "A kitten."]
+    assert event["config"] == {
+        "model": "claude-x",
+        "provider": "anthropic",
+        "n": 2,
+        "stop_sequences": ["END"],
+    }
+    meta = event["metadata"]
+    assert (meta["prompt_tokens"], meta["completion_tokens"], meta["total_tokens"]) == (100, 20, 120)
+    assert (meta["cache_creation_input_tokens"], meta["reasoning_tokens"]) == (50, 7)
+
+
+def test_genai_tool_and_agent_spans(recorded: Recorded) -> None:
+    tool = mapped(
+        recorded,
+        {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": "get_weather",
+            "gen_ai.tool.call.id": "call_1",
+            "gen_ai.tool.description": "Weather for a city",
+            "gen_ai.tool.call.arguments": '{"city": "Paris"}',
+            "gen_ai.tool.call.result": '"sunny"',
+        },
+        name="execute_tool get_weather",
+    )
+    assert tool["event_type"] == "tool"
+    assert tool["inputs"] == {"city": "Paris"}
+    assert tool["outputs"] == {"result": "sunny"}
+    assert tool["config"] == {"tool_name": "get_weather", "tool_description": "Weather for a city"}
+    assert tool["metadata"]["tool_call_id"] == "call_1"
+    agent = mapped(recorded, {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "planner"})
+    assert agent["event_type"] == "chain"
+    assert agent["metadata"]["gen_ai.agent.name"] == "planner"
+    assert agent["metadata"]["span_kind"] == "invoke_agent"
+
+
+def test_genai_evaluations_become_metrics(recorded: Recorded) -> None:
+    """The ``gen_ai.evaluation.result`` span event and the attribute form both land in ``metrics``."""
+    event = mapped(
+        recorded,
+        {"gen_ai.evaluation.name": "relevance", "gen_ai.evaluation.score.value": 0.8},
+        events=[
+            (
+                "gen_ai.evaluation.result",
+                {
+                    "gen_ai.evaluation.name": "faithfulness",
+                    "gen_ai.evaluation.score.label": "pass",
+                    "gen_ai.evaluation.explanation": "grounded",
+                },
+            )
+        ],
+    )
+    assert event["metrics"] == {
+        "relevance": 0.8,
+        "faithfulness": "pass",
+        "faithfulness_explanation": "grounded",
+    }
+    assert "events" not in event["metadata"]
+
+
+def test_genai_deprecated_span_events(recorded: Recorded) -> None:
+    """events-deprecated.yaml: per-message events and ``gen_ai.choice``; the 2024 ``gen_ai.content.*`` pair."""
+    event = mapped(
+        recorded,
+        {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4"},
+        events=[
+            ("gen_ai.system.message", {"content": "Be terse."}),
+            ("gen_ai.user.message", {"content": "Hi"}),
+            ("gen_ai.choice", {"index": 0, "finish_reason": "stop", "message": '{"content": "Hello"}'}),
+            ("cache.lookup", {"hit": False}),
+        ],
+    )
+    assert event["inputs"]["chat_history"] == [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "Hi"},
+    ]
+    assert event["outputs"] == {"role": "assistant", "content": "Hello", "finish_reason": "stop"}
+    assert [e["name"] for e in event["metadata"]["events"]] == ["cache.lookup"]
+    legacy = mapped(
+        recorded,
+        {},
+        events=[
+            ("gen_ai.content.prompt", {"gen_ai.prompt": '[{"role": "user", "content": "Hey"}]'}),
+            ("gen_ai.content.completion", {"gen_ai.completion": '[{"role": "assistant", "content": "Yo"}]'}),
+        ],
+    )
+    assert legacy["inputs"]["chat_history"] == [{"role": "user", "content": "Hey"}]
+    assert legacy["outputs"] == {"role": "assistant", "content": "Yo"}
+
+
+def test_error_type_without_a_description(recorded: Recorded) -> None:
+    event = mapped(recorded, {"error.type": "timeout"}, status=Status(StatusCode.ERROR))
+    assert event["error"] == "timeout"
+    assert event["metadata"]["error_type"] == "timeout"
+
+
+# --- OpenInference (openinference-semantic-conventions trace/__init__.py, spec/*.md) --------------------
+
+
+def test_openinference_requested_model_wins_over_the_answered_one(recorded: Recorded) -> None:
+    event = mapped(
+        recorded,
+        {
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-4o-2024-08-06",
+            "llm.invocation_parameters": '{"model": "gpt-4o", "temperature": 0}',
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.contents.0.message_content.type": "text",
+            "llm.input_messages.0.message.contents.0.message_content.text": "Describe",
+            "llm.input_messages.0.message.contents.1.message_content.type": "image",
+            "llm.input_messages.0.message.contents.1.message_content.image.image.url": "https://x/y.png",
+            "llm.cost.total": 0.0042,
+            "llm.prompt_template.template": "Describe {thing}",
+            "llm.prompt_template.variables": '{"thing": "the image"}',
+            "llm.prompt_template.version": "v2",
+            "metadata": '{"tenant": "acme"}',
+            "tag.tags": ("beta", "vision"),
+        },
+    )
+    assert event["config"] == {
+        "model": "gpt-4o",
+        "temperature": 0,
+        "template": "Describe {thing}",
+        "prompt_version": "v2",
+    }
+    assert event["metadata"]["response_model"] == "gpt-4o-2024-08-06"
+    assert event["inputs"]["thing"] == "the image"
+    assert event["inputs"]["chat_history"][0]["content"] == [
+        {"type": "text", "text": "Describe"},
+        {"type": "image", "image": {"image": {"url": "https://x/y.png"}}},
+    ]
+    assert (event["metadata"]["cost"], event["metadata"]["tenant"]) == (0.0042, "acme")
+    assert event["metadata"]["tags"] == ["beta", "vision"]
+    only_answered = mapped(recorded, {"openinference.span.kind": "LLM", "llm.model_name": "m-2024"})
+    assert only_answered["config"]["model"] == "m-2024"  # nothing said what was asked
+
+
+def test_openinference_retriever_reranker_and_embedding(recorded: Recorded) -> None:
+    retriever = mapped(
+        recorded,
+        {
+            "openinference.span.kind": "RETRIEVER",
+            "input.value": "refund policy",
+            "retrieval.documents.0.document.id": "d1",
+            "retrieval.documents.0.document.content": "Refunds take 5 days.",
+            "retrieval.documents.0.document.score": 0.9,
+            "retrieval.documents.0.document.metadata": '{"source": "faq"}',
+        },
+    )
+    assert retriever["event_type"] == "tool"
+    assert retriever["inputs"] == {"input": "refund policy"}
+    assert retriever["outputs"] == {
+        "documents": [{"id": "d1", "content": "Refunds take 5 days.", "score": 0.9, "metadata": {"source": "faq"}}]
+    }
+    reranker = mapped(
+        recorded,
+        {
+            "openinference.span.kind": "RERANKER",
+            "reranker.query": "refund",
+            "reranker.model_name": "rerank-1",
+            "reranker.top_k": 1,
+            "reranker.input_documents.0.document.content": "a",
+            "reranker.output_documents.0.document.content": "a",
+        },
+    )
+    assert reranker["inputs"] == {"query": "refund", "documents": [{"content": "a"}]}
+    assert reranker["outputs"] == {"documents": [{"content": "a"}]}
+    assert reranker["config"] == {"model": "rerank-1", "top_k": 1}
+    embedding = mapped(
+        recorded,
+        {
+            "openinference.span.kind": "EMBEDDING",
+            "embedding.model_name": "text-embedding-3-small",
+            "embedding.embeddings.0.embedding.text": "hello",
+            "embedding.embeddings.0.embedding.vector": (0.1, 0.2, 0.3),
+            "embedding.embeddings.1.embedding.text": "world",
+            "embedding.embeddings.1.embedding.vector": (0.4, 0.5, 0.6),
+        },
+    )
+    assert embedding["inputs"] == {"texts": ["hello", "world"]}
+    assert (embedding["metadata"]["embedding_count"], embedding["metadata"]["embedding_dimensions"]) == (2, 3)
+    assert not any("vector" in key for key in embedding["metadata"])  # vectors are never copied
+
+
+def test_openinference_annotations_split_by_annotator_and_session_scope(recorded: Recorded) -> None:
+    """spec/annotations.md: HUMAN → feedback, LLM/CODE → metrics; ``session.`` ones go to the session once."""
+    grouped = group(
+        recorded,
+        {
+            "annotations.0.annotation.name": "helpful",
+            "annotations.0.annotation.score": 1,
+            "annotations.0.annotation.annotator_kind": "HUMAN",
+            "evaluations.0.evaluation.name": "toxicity",
+            "evaluations.0.evaluation.label": "clean",
+            "evaluations.0.evaluation.explanation": "no slurs",
+            "evaluations.0.evaluation.annotator_kind": "LLM",
+            "session.annotations.0.annotation.name": "resolved",
+            "session.annotations.0.annotation.label": "yes",
+            "session.annotations.0.annotation.annotator_kind": "HUMAN",
+        },
+    )
+    event = grouped.events[0]
+    assert event["feedback"] == {"helpful": 1}
+    assert event["metrics"] == {"toxicity": "clean", "toxicity_explanation": "no slurs"}
+    assert grouped.properties["feedback"] == {"resolved": "yes"}
+    assert not any(key.startswith("session.") for key in event["metadata"])
+
+
+def test_openinference_tool_span_arguments_come_from_input_value(recorded: Recorded) -> None:
+    """``tool.parameters`` is the schema; the call's arguments are ``input.value`` (conventions §9.16)."""
+    event = mapped(
+        recorded,
+        {
+            "openinference.span.kind": "TOOL",
+            "tool.name": "search",
+            "tool.parameters": '{"type": "object"}',
+            "input.value": '{"q": "otel"}',
+            "input.mime_type": "application/json",
+            "output.value": "3 results",
+            "output.mime_type": "text/plain",
+        },
+    )
+    assert event["inputs"] == {"q": "otel"}
+    assert event["outputs"] == {"output": "3 results"}
+    assert event["config"] == {"tool_name": "search", "tool_parameters": {"type": "object"}}
+
+
+# --- Langfuse (langfuse-python _client/attributes.py, constants.py) -------------------------------------
+
+
+def test_langfuse_generation(recorded: Recorded) -> None:
+    grouped = group(
+        recorded,
+        {
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.input": '[{"role": "user", "content": "Hi"}]',
+            "langfuse.observation.output": '{"content": "Hello!"}',
+            "langfuse.observation.model.name": "gpt-4o",
+            "langfuse.observation.model.parameters": '{"temperature": 0.5}',
+            "langfuse.observation.usage_details": '{"input": 5, "output": 2, "total": 7}',
+            "langfuse.observation.cost_details": '{"total": 0.001}',
+            "langfuse.observation.metadata.step": "greet",
+            "langfuse.observation.prompt.name": "greeting",
+            "langfuse.observation.prompt.version": 4,
+            "langfuse.trace.name": "onboarding",
+            "langfuse.trace.input": '{"user": "new"}',
+            "langfuse.trace.output": "welcomed",
+            "langfuse.trace.tags": ("a", "b"),
+            "langfuse.trace.metadata.plan": "pro",
+            "langfuse.environment": "staging",
+            "session.id": "lf-session",
+            "user.id": "lf-user",
+        },
+    )
+    event = grouped.events[0]
+    assert event["event_type"] == "model"
+    assert event["inputs"] == {"chat_history": [{"role": "user", "content": "Hi"}]}
+    assert event["outputs"] == {"role": "assistant", "content": "Hello!"}
+    assert event["config"] == {
+        "model": "gpt-4o",
+        "temperature": 0.5,
+        "prompt_name": "greeting",
+        "prompt_version": 4,
+    }
+    meta = event["metadata"]
+    assert (meta["prompt_tokens"], meta["completion_tokens"], meta["total_tokens"], meta["cost"]) == (
+        5,
+        2,
+        7,
+        0.001,
+    )
+    assert (meta["step"], meta["plan"], meta["tags"]) == ("greet", "pro", ["a", "b"])
+    assert event["source"] == "staging"
+    assert event["user_properties"] == {"user_id": "lf-user"}
+    props = grouped.properties
+    assert props["session_name"] == "onboarding"
+    assert props["inputs"] == {"user": "new"}
+    assert props["outputs"] == {"output": "welcomed"}
+
+
+def test_langfuse_error_level(recorded: Recorded) -> None:
+    event = mapped(
+        recorded,
+        {"langfuse.observation.level": "ERROR", "langfuse.observation.status_message": "quota exceeded"},
+    )
+    assert event["error"] == "quota exceeded"
+
+
+# --- Logfire and LangSmith (logfire _internal/constants.py; langsmith _otel_exporter.py) -----------------
+
+
+def test_logfire_pending_spans_are_dropped_and_msg_names_the_event(recorded: Recorded) -> None:
+    provider, memory = recorded
+    memory.clear()
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("x (pending)", attributes={"logfire.span_type": "pending_span"}):
+        pass
+    with tracer.start_as_current_span("x", attributes={"logfire.msg": "Hello Ada", "logfire.tags": ("greet",)}):
+        pass
+    spans = memory.get_finished_spans()
+    assert map_span(spans[0], Defaults()) is None
+    result = map_span(spans[1], Defaults())
+    assert result is not None
+    assert result[0]["event_name"] == "Hello Ada"
+    assert result[0]["metadata"]["tags"] == ["greet"]
+
+
+def test_langsmith_threads_not_projects_name_the_session(recorded: Recorded) -> None:
+    event = mapped(
+        recorded,
+        {
+            "langsmith.span.kind": "llm",
+            "langsmith.trace.session_id": "project-uuid",
+            "langsmith.metadata.thread_id": "thread-7",
+            "langsmith.metadata.user_id": "u-7",
+            "langsmith.metadata.ls_provider": "openai",
+            "langsmith.span.tags": "prod, fast",
+        },
+    )
+    assert event["event_type"] == "model"
+    assert event["session_id"] == _ids.session_id_for("thread-7")[0]
+    assert event["metadata"]["langsmith.trace.session_id"] == "project-uuid"
+    assert event["user_properties"] == {"user_id": "u-7"}
+    assert (event["metadata"]["ls_provider"], event["metadata"]["tags"]) == ("openai", ["prod", "fast"])
+
+
+# --- precedence, evidence and bad input ------------------------------------------------------------------
+
+
+def test_two_conventions_on_one_span_are_never_merged(recorded: Recorded) -> None:
+    """GenAI wins the chat history; OpenInference's copy stays raw in metadata, not appended."""
+    event = mapped(
+        recorded,
+        {
+            "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "A"}]}]',
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "B",
+            "gen_ai.usage.input_tokens": 3,
+            "llm.token_count.prompt": 4,
+        },
+    )
+    assert event["inputs"] == {"chat_history": [{"role": "user", "content": "A"}]}
+    assert event["metadata"]["llm.input_messages.0.message.content"] == "B"
+    assert event["metadata"]["prompt_tokens"] == 3
+    assert event["metadata"]["llm.token_count.prompt"] == 4
+
+
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        pytest.param({"gen_ai.tool.call.id": "c"}, "tool", id="tool-evidence"),
+        pytest.param({"gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 1}, "model", id="model-evidence"),
+        pytest.param({"gen_ai.request.model": "m"}, "chain", id="a-model-name-alone-is-not-a-call"),
+        pytest.param({"openinference.span.kind": "UNKNOWN"}, "chain", id="unknown-kind-falls-through"),
+        pytest.param({"langfuse.observation.type": "span", "traceloop.span.kind": "task"}, "chain", id="next-table"),
+    ],
+)
+def test_event_type_evidence(recorded: Recorded, attributes: dict[str, Any], expected: str) -> None:
+    assert mapped(recorded, attributes)["event_type"] == expected  # a root without evidence is a chain
+
+
+@pytest.mark.parametrize(
+    ("attributes", "raw_key"),
+    [
+        pytest.param({"gen_ai.input.messages": "[not json"}, "gen_ai.input.messages", id="bad-json"),
+        pytest.param({"gen_ai.input.messages": '{"role": "user"}'}, "gen_ai.input.messages", id="not-a-list"),
+        pytest.param({"gen_ai.usage.input_tokens": -5}, "gen_ai.usage.input_tokens", id="negative-tokens"),
+        pytest.param({"llm.token_count.prompt": "lots"}, "llm.token_count.prompt", id="token-text"),
+        pytest.param({"llm.invocation_parameters": "{oops"}, "llm.invocation_parameters", id="bad-params"),
+        pytest.param({"langfuse.observation.usage_details": "7"}, "langfuse.observation.usage_details", id="bad-usage"),
+    ],
+)
+def test_values_that_do_not_parse_are_kept_raw(recorded: Recorded, attributes: dict[str, Any], raw_key: str) -> None:
+    event = mapped(recorded, attributes)
+    assert event["metadata"][raw_key] == attributes[raw_key]
+    assert "prompt_tokens" not in event["metadata"]
+
+
+def test_deeply_nested_json_does_not_break_mapping(recorded: Recorded) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    event = mapped(recorded, {"gen_ai.input.messages": deep, "honeyhive_inputs.x": deep})
+    assert event["metadata"]["gen_ai.input.messages"] == deep  # RecursionError caught: kept as text
+    assert event["inputs"] == {"x": deep}
+
+
+def test_long_values_are_truncated_with_a_marker(recorded: Recorded) -> None:
+    provider, memory = recorded
+    memory.clear()
+    with provider.get_tracer("t").start_as_current_span("big", attributes={"honeyhive_inputs.doc": "x" * 5000}):
+        pass
+    result = map_span(memory.get_finished_spans()[0], Defaults(max_value_chars=1000))
+    assert result is not None
+    event, hint = result
+    assert event["inputs"]["doc"] == "x" * 1000 + "…[truncated 4000 chars]"
+    assert hint.truncated == 1
+
+
+def test_a_generic_span_is_still_a_complete_event(recorded: Recorded) -> None:
+    event = mapped(recorded, {"http.method": "GET", "http.route": "/items"}, name="GET /items")
+    assert (event["event_name"], event["event_type"], event["error"]) == ("GET /items", "chain", None)
+    assert event["metadata"]["http.route"] == "/items"
+    assert all(isinstance(event[f], dict) for f in ("config", "inputs", "outputs", "metrics", "feedback"))  # type: ignore[literal-required]
