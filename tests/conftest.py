@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from spanhive._log import limited
 from tests.capture import CaptureServer
 
 _PREFIXES = ("SPANHIVE_", "HH_", "OTEL_")
@@ -23,6 +24,7 @@ def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    limited.reset()  # a rate-limited warning logged by an earlier test must not hide this test's
 
 
 def make_provider(exporter: SpanExporter, **resource: str) -> TracerProvider:

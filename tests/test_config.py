@@ -46,6 +46,8 @@ ROWS = [
         {"default": "state-default", "spanhive": Path("/env/spool"), "argument": Path("/arg/spool")}),
     Row("spool_max_bytes", 1024, ("SPANHIVE_SPOOL_MAX_BYTES", "2048"), None,
         {"default": 256 * 1024 * 1024, "spanhive": 2048, "argument": 1024}),
+    Row("max_value_chars", 500, ("SPANHIVE_MAX_VALUE_CHARS", "900"), None,
+        {"default": 1024 * 1024, "spanhive": 900, "argument": 500}),
     Row("disabled", None, ("SPANHIVE_DISABLED", "yes"), ("HH_DISABLE_TRACING", "true"),
         {"default": False, "hh": True, "spanhive": True}),
 ]  # fmt: skip
@@ -158,6 +160,8 @@ def test_bad_env_endpoint_disables_instead_of_sending_elsewhere(
         pytest.param({"spool_dir": 3}, "spool_dir", id="spool-dir-type"),
         pytest.param({"project": "  "}, "project", id="blank-project"),
         pytest.param({"http_session": object()}, "http_session", id="http-session-type"),
+        pytest.param({"mask": "redact"}, "mask", id="mask-not-callable"),
+        pytest.param({"max_value_chars": 0}, "max_value_chars", id="max-value-chars-zero"),
     ],
 )
 def test_bad_arguments_raise_config_error(kwargs: dict[str, Any], named: str) -> None:

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from opentelemetry.util.re import parse_env_headers
 
 from spanhive import environment_variables as ev
+from spanhive._privacy import Mask
 from spanhive.exceptions import ConfigError
 
 _logger = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ _logger = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://api.honeyhive.ai"
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024  # bytes
+DEFAULT_MAX_VALUE_CHARS = 1024 * 1024  # characters of one string value
 COMPRESSIONS = frozenset({"gzip", "none"})
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -54,6 +56,9 @@ class Settings:
     spool_dir: Optional[Path] = None
     """``None`` when the spool is switched off."""
     spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
+    max_value_chars: int = DEFAULT_MAX_VALUE_CHARS
+    mask: Optional[Mask] = None
+    """Called with each record before it leaves the process; returns the record to send."""
     disabled: bool = False
     disabled_reason: str = ""
 
@@ -119,12 +124,20 @@ def _parse_seconds(value: Any) -> float:
     return float(value)
 
 
-def _parse_byte_count(value: Any) -> int:
+def _positive_int(value: Any, unit: str) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError("expected a whole number of bytes greater than 0")
+        raise ValueError(f"expected a whole number of {unit} greater than 0")
     return value
+
+
+def _parse_byte_count(value: Any) -> int:
+    return _positive_int(value, "bytes")
+
+
+def _parse_char_count(value: Any) -> int:
+    return _positive_int(value, "characters")
 
 
 def _parse_compression(value: Any) -> str:
@@ -158,6 +171,12 @@ def _parse_headers(value: Any) -> Mapping[str, str]:
             raise ValueError("header names and values may not contain line breaks")
         headers[key.strip().lower()] = val
     return headers
+
+
+def _parse_mask(value: Any) -> Mask:
+    if not callable(value):
+        raise ValueError("expected a callable taking a record dict and returning the record to send")
+    return value  # type: ignore[no-any-return]
 
 
 def _parse_spool_dir(value: Any) -> Optional[Path]:
@@ -212,6 +231,8 @@ def resolve(
     headers: Optional[Mapping[str, str]] = None,
     spool_dir: Optional[str | os.PathLike[str]] = None,
     spool_max_bytes: Optional[int] = None,
+    max_value_chars: Optional[int] = None,
+    mask: Optional[Mask] = None,
     environ: Optional[Mapping[str, str]] = None,
 ) -> Settings:
     """Resolve every setting by precedence. Raises :class:`ConfigError` only for bad arguments."""
@@ -267,6 +288,11 @@ def resolve(
             pick("spool_max_bytes", spool_max_bytes, (ev.SPANHIVE_SPOOL_MAX_BYTES,), _parse_byte_count),
             DEFAULT_SPOOL_MAX_BYTES,
         ),
+        max_value_chars=_or(
+            pick("max_value_chars", max_value_chars, (ev.SPANHIVE_MAX_VALUE_CHARS,), _parse_char_count),
+            DEFAULT_MAX_VALUE_CHARS,
+        ),
+        mask=pick("mask", mask, (), _parse_mask),
         disabled=disabled,
         disabled_reason=reason,
     )

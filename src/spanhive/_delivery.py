@@ -16,7 +16,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 
 from spanhive._config import Settings
-from spanhive._encode import compress, to_json
+from spanhive._encode import Batch, compress
 from spanhive._log import limited
 from spanhive._retry import RETRYABLE_STATUSES, Attempt, Outcome, Retrier, Verdict, parse_retry_after
 from spanhive._version import __version__
@@ -39,7 +39,7 @@ _SUPPRESS_KEYS = tuple(
 class Sink(Protocol):
     """Delivers one request body before ``deadline`` (a ``time.monotonic()`` value)."""
 
-    def send(self, body: dict[str, Any], deadline: float) -> Outcome: ...
+    def send(self, batch: Batch, deadline: float) -> Outcome: ...
 
     def close(self) -> None: ...
 
@@ -83,8 +83,8 @@ class HttpSink:
                 self._pid = os.getpid()
             return self._session
 
-    def send(self, body: dict[str, Any], deadline: float) -> Outcome:
-        payload = to_json(body)
+    def send(self, batch: Batch, deadline: float) -> Outcome:
+        payload = batch.payload
         if self.gzip:
             payload = compress(payload)
         return self.retrier.run(lambda left: self._post(payload, left), deadline)
@@ -134,12 +134,12 @@ class StoreSink:
         self._store: Any = None
         self._lock = threading.Lock()
 
-    def send(self, body: dict[str, Any], deadline: float) -> Outcome:
+    def send(self, batch: Batch, deadline: float) -> Outcome:
         try:
             with self._lock:
                 if self._store is None:
                     self._store = Store(self.path)
-                self._store.ingest_batch(body)
+                self._store.ingest_batch(batch.body)
         except Exception as exc:  # noqa: BLE001 - a store failure must never reach the application
             limited.log(logging.WARNING, "store", "spanhive: could not write to %s: %s", self.path, exc)
             return Outcome(False, 1, Attempt(Verdict.RETRY, str(exc)), "store")

@@ -15,9 +15,11 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from spanhive import _config
 from spanhive._delivery import HttpSink, Sink, StoreSink
-from spanhive._encode import batch_body
+from spanhive._encode import encode_batch
 from spanhive._log import limited, logger
+from spanhive._privacy import Mask
 from spanhive._retry import Retrier
+from spanhive._stats import Stats
 from spanhive.exceptions import ConfigError
 from spanhive.mapping import Defaults, group_sessions, map_span_safely
 
@@ -61,6 +63,8 @@ class SessionExporter(SpanExporter):
         headers: Optional[Mapping[str, str]] = None,
         spool_dir: Optional[str | os.PathLike[str]] = None,
         spool_max_bytes: Optional[int] = None,
+        max_value_chars: Optional[int] = None,
+        mask: Optional[Mask] = None,
         http_session: Optional[requests.Session] = None,
     ) -> None:
         if http_session is not None and not isinstance(http_session, requests.Session):
@@ -76,9 +80,12 @@ class SessionExporter(SpanExporter):
             headers=headers,
             spool_dir=spool_dir,
             spool_max_bytes=spool_max_bytes,
+            max_value_chars=max_value_chars,
+            mask=mask,
         )
         settings = self.settings
-        self._defaults = Defaults(settings.project, settings.source, settings.session_name)
+        self._defaults = Defaults(settings.project, settings.source, settings.session_name, settings.max_value_chars)
+        self.stats = Stats()
         self._stop = threading.Event()
         self._shutdown_lock = threading.Lock()
         self._is_shutdown = False
@@ -102,14 +109,31 @@ class SessionExporter(SpanExporter):
         try:
             deadline = time.monotonic() + self.settings.timeout_s
             defaults = self._defaults
-            groups = group_sessions((map_span_safely(span, defaults) for span in spans), defaults)
+            mapped = [map_span_safely(span, defaults) for span in spans]
+            truncated = sum(pair[1].truncated for pair in mapped if pair is not None)
+            if truncated:
+                self.stats.add("truncated", truncated)
+                limited.log(
+                    logging.WARNING,
+                    "truncated",
+                    "spanhive: cut %d values longer than %d characters (SPANHIVE_MAX_VALUE_CHARS)",
+                    truncated,
+                    defaults.max_value_chars,
+                )
+            groups = group_sessions(mapped, defaults)
+            if not groups:
+                return SpanExportResult.SUCCESS
+            batch = encode_batch(groups, self.settings.mask)
+            self.stats.add("redacted", batch.redacted)
             self._announce()
-            outcome = sink.send(batch_body(groups), deadline)
+            outcome = sink.send(batch, deadline)
         except Exception:  # noqa: BLE001 - the exporter must never raise into the SDK or the app
             logger.exception("spanhive: unexpected error while exporting %d spans", len(spans))
             return SpanExportResult.FAILURE
         if outcome.delivered:
+            self.stats.add("exported", len(spans))
             return SpanExportResult.SUCCESS
+        self.stats.add("failed", len(spans))
         limited.log(
             logging.WARNING,
             f"send-{outcome.reason}",

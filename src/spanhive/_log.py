@@ -38,5 +38,11 @@ class RateLimiter:
         logger.log(level, msg, *args)
         return True
 
+    def reset(self) -> None:
+        """Forget what was logged (a fresh process, as far as rate limits go)."""
+        with self._lock:
+            self._last.clear()
+            self._held.clear()
+
 
 limited = RateLimiter()

@@ -45,6 +45,10 @@ Default: ``spool`` in the per-user state directory."""
 SPANHIVE_SPOOL_MAX_BYTES = "SPANHIVE_SPOOL_MAX_BYTES"
 """Byte cap of the spool directory; past it the oldest requests are dropped and counted. Default: 256 MiB."""
 
+SPANHIVE_MAX_VALUE_CHARS = "SPANHIVE_MAX_VALUE_CHARS"
+"""Longest string value kept whole in a record, in characters; longer ones are cut with a visible
+``…[truncated N chars]`` marker and counted. Default: 1048576 (1 MiB of text)."""
+
 SPANHIVE_DISABLED = "SPANHIVE_DISABLED"
 """Kill switch: ``true`` turns the exporter into a no-op. Fallback: ``HH_DISABLE_TRACING``. Default: false."""
 
