@@ -117,6 +117,12 @@ class SessionHint(NamedTuple):
 
 def map_span(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SessionHint]]:
     """The span's event and session hint; ``None`` for a span that only duplicates another (Logfire pending)."""
+    result = map_span_traced(span, defaults)
+    return None if result is None else (result[0], result[1])
+
+
+def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SessionHint, SpanAttrs]]:
+    """:func:`map_span`, also returning the attribute view, whose ``used`` set says which keys a rule consumed."""
     data = span.attributes or {}
     if logfire.is_pending(data):
         return None
@@ -171,9 +177,8 @@ def map_span(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, Se
     limit = defaults.max_value_chars
     if any(isinstance(v, str) and len(v) > limit for v in data.values()):
         truncated = truncate_long_strings(event, limit)
-    return event, SessionHint(
-        session_name, parent is None, event_type is not None, start, draft.session or None, truncated
-    )
+    hint = SessionHint(session_name, parent is None, event_type is not None, start, draft.session or None, truncated)
+    return event, hint, attrs
 
 
 def new_event(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Optional
 
 _ABSENT_STRINGS = frozenset({"", "{}", "[]", "null"})
 
@@ -51,6 +51,16 @@ def json_value(value: Any) -> Any:
         except (ValueError, RecursionError):
             return value
     return plain(value)
+
+
+def string_list(value: Any) -> Optional[list[Any]]:
+    """Tags and similar lists: an OTel sequence, a JSON array string, or one bare string; else ``None``."""
+    if isinstance(value, (tuple, list)):
+        return list(value) if value else None
+    if isinstance(value, str) and value.strip():
+        parsed = json_leaf(value)
+        return parsed if isinstance(parsed, list) else [value]
+    return None
 
 
 class _Node(dict):  # type: ignore[type-arg]

@@ -12,7 +12,7 @@ from typing import Any
 from spanhive.mapping import _messages
 from spanhive.mapping._attrs import SpanAttrs
 from spanhive.mapping._draft import Draft
-from spanhive.mapping._values import is_absent, json_leaf, json_value
+from spanhive.mapping._values import is_absent, json_leaf, json_value, string_list
 
 REQUEST_PREFIX = "gen_ai.request"
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system")
@@ -88,10 +88,9 @@ def _response(attrs: SpanAttrs, draft: Draft) -> None:
     response_id = attrs.take_str("gen_ai.response.id")
     if response_id is not None:
         draft.put("metadata", "response_id", response_id)
-    reasons = attrs.data.get("gen_ai.response.finish_reasons")
-    if reasons is not None and not is_absent(reasons):
+    reasons = string_list(attrs.data.get("gen_ai.response.finish_reasons"))
+    if reasons is not None and draft.put("metadata", "finish_reasons", reasons):
         attrs.used.add("gen_ai.response.finish_reasons")
-        draft.put("metadata", "finish_reasons", list(reasons) if isinstance(reasons, tuple) else [reasons])
 
 
 def _tool(attrs: SpanAttrs, draft: Draft) -> None:

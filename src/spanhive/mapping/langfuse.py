@@ -11,7 +11,7 @@ from typing import Any
 from spanhive.mapping import _messages
 from spanhive.mapping._attrs import SpanAttrs, as_count
 from spanhive.mapping._draft import Draft
-from spanhive.mapping._values import is_absent, json_leaf, json_value
+from spanhive.mapping._values import is_absent, json_leaf, json_value, string_list
 
 OBSERVATION = "langfuse.observation"
 TRACE = "langfuse.trace"
@@ -40,10 +40,9 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
         for name, key in attrs.under(prefix):
             if draft.put("metadata", name, json_leaf(attrs.data[key])):
                 attrs.used.add(key)
-    tags = attrs.data.get(TRACE + ".tags")
-    if tags is not None and not is_absent(tags):
+    tags = string_list(attrs.data.get(TRACE + ".tags"))
+    if tags is not None and draft.put("metadata", "tags", tags):
         attrs.used.add(TRACE + ".tags")
-        draft.put("metadata", "tags", list(tags) if isinstance(tags, tuple) else json_leaf(tags))
     for key, field in ((TRACE + ".input", "inputs"), (TRACE + ".output", "outputs")):
         value = attrs.data.get(key)
         if value is not None and not is_absent(value):

@@ -12,7 +12,7 @@ from typing import Any
 
 from spanhive.mapping._attrs import SpanAttrs
 from spanhive.mapping._draft import Draft
-from spanhive.mapping._values import is_absent
+from spanhive.mapping._values import string_list
 
 
 def is_pending(attributes: Mapping[str, Any]) -> bool:
@@ -23,6 +23,6 @@ def is_pending(attributes: Mapping[str, Any]) -> bool:
 def apply(attrs: SpanAttrs, draft: Draft) -> None:
     if "logfire" not in attrs.namespaces:
         return
-    tags = attrs.data.get("logfire.tags")
-    if tags is not None and not is_absent(tags) and draft.put("metadata", "tags", list(tags)):
+    tags = string_list(attrs.data.get("logfire.tags"))
+    if tags is not None and draft.put("metadata", "tags", tags):
         attrs.used.add("logfire.tags")

@@ -12,7 +12,7 @@ from typing import Any, Optional
 from spanhive.mapping import _messages
 from spanhive.mapping._attrs import SpanAttrs
 from spanhive.mapping._draft import Draft
-from spanhive.mapping._values import is_absent, json_leaf, unflatten
+from spanhive.mapping._values import json_leaf, string_list, unflatten
 
 NAMESPACES = ("llm", "input", "output", "retrieval", "reranker", "embedding", "tool", "metadata", "tag")
 FEEDBACK_PREFIXES = ("annotations", "evaluations")
@@ -33,10 +33,9 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
         extra = attrs.take_json("metadata", dict)
         if isinstance(extra, dict):
             draft.merge("metadata", extra)
-    tags = attrs.data.get("tag.tags")
-    if tags is not None and not is_absent(tags):
+    tags = string_list(attrs.data.get("tag.tags"))
+    if tags is not None and draft.put("metadata", "tags", tags):
         attrs.used.add("tag.tags")
-        draft.put("metadata", "tags", list(tags) if isinstance(tags, tuple) else [tags])
     for prefix in FEEDBACK_PREFIXES:
         if prefix in ns:
             _feedback(attrs, prefix, draft.event)  # type: ignore[arg-type]
