@@ -33,32 +33,18 @@ class Batch:
 
 
 def encode_batch(groups: list[SessionGroup], mask: Optional[_privacy.Mask] = None) -> Batch:
-    """Redact, mask, and encode a batch. Without a mask, the redaction walk only runs when the encoded JSON
-    shows a sensitive-looking word (rare), so ordinary batches are encoded once and never walked."""
-    if mask is None:
-        body = batch_body(groups)
-        payload = to_json(body)
-        if not _privacy.may_hold_secrets(payload):
-            return Batch(body, payload)
-        redacted = sum(_privacy.redact_record(record) for record in _records(body))
-        return Batch(body, to_json(body) if redacted else payload, redacted)
+    """Redact secrets, apply the user's mask, and encode a batch as JSON."""
     redacted = 0
     for group in groups:
         records: list[dict[str, Any]] = [cast("dict[str, Any]", e) for e in group.events]
         redacted += sum(_privacy.redact_record(record) for record in records)
-        group.events = [cast(Event, _privacy.apply_mask(mask, record)) for record in records]
         properties = cast("dict[str, Any]", group.properties)
         redacted += _privacy.redact_record(properties)
-        group.properties = cast(SessionProperties, _privacy.apply_mask(mask, properties))
+        if mask is not None:
+            group.events = [cast(Event, _privacy.apply_mask(mask, record)) for record in records]
+            group.properties = cast(SessionProperties, _privacy.apply_mask(mask, properties))
     body = batch_body(groups)
     return Batch(body, to_json(body), redacted)
-
-
-def _records(body: dict[str, Any]) -> list[dict[str, Any]]:
-    records: list[dict[str, Any]] = list(body["events"])
-    if "session_properties" in body:
-        records.append(body["session_properties"])
-    return records
 
 
 def batch_body(groups: list[SessionGroup]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ as such; they are derived with BLAKE2b, keyed by a domain label so an event id n
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from hashlib import blake2b
 from typing import Optional
 
@@ -24,12 +25,14 @@ def _uuid4_shaped(digest: bytes) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+@lru_cache(maxsize=16384)  # a child asks for its parent's id, then the parent for its own
 def event_id(trace_id: int, span_id: int) -> str:
     """The event id of span ``span_id`` in trace ``trace_id``."""
     payload = trace_id.to_bytes(16, "big") + span_id.to_bytes(8, "big")
     return _uuid4_shaped(blake2b(payload, digest_size=16, person=_EVENT).digest())
 
 
+@lru_cache(maxsize=4096)  # every span of a trace asks for the same one
 def trace_session_id(trace_id: int) -> str:
     """The session id of a trace that names no session of its own."""
     return _uuid4_shaped(blake2b(trace_id.to_bytes(16, "big"), digest_size=16, person=_TRACE_SESSION).digest())
@@ -45,6 +48,7 @@ def canonical_uuid(value: str) -> Optional[str]:
         return None
 
 
+@lru_cache(maxsize=4096)
 def session_id_for(value: str) -> tuple[str, bool]:
     """A session id for an explicit session attribute: ``(id, True)`` when ``value`` had to be converted.
 

@@ -2,14 +2,13 @@
 
 Redaction works on keys (``authorization``, ``api_key``, ``password``, ``secret``, ``*_token``…) in every
 dict field, at any depth, and on flat dotted metadata keys by their last segment. ``prompt_tokens`` and
-friends are counts, not secrets: only names *ending* in ``token`` match. The key walk is skipped for a batch
-whose encoded JSON contains none of the words involved, which is nearly every batch.
+friends are counts, not secrets: only names *ending* in ``token`` match. Key verdicts are cached, so the walk
+costs a dict lookup per key.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any, Callable, Optional
 
 from spanhive._log import limited
@@ -26,33 +25,46 @@ _EXACT = frozenset(
     }
 )  # fmt: skip
 _SUFFIXES = ("_password", "_secret", "_api_key", "_apikey", "_token", "_private_key", "_credentials")
-_HINT = re.compile(rb"(?i)authori[sz]ation|api.?key|passw|secret|token\"|private.?key|cookie|credential|bearer")
 _CONTENT_FIELDS = ("inputs", "outputs", "config", "metadata", "feedback", "metrics", "user_properties")
 
 
+_SENSITIVE: dict[str, bool] = {}
+_CACHE_SIZE = 8192  # distinct keys remembered; cleared past it
+
+
 def is_sensitive(key: str) -> bool:
-    name = key.rsplit(".", 1)[-1].lower().replace("-", "_")
-    return name in _EXACT or name.endswith(_SUFFIXES)
-
-
-def may_hold_secrets(payload: bytes) -> bool:
-    """Cheap pre-check on the encoded batch: ``False`` means no record can contain a sensitive key."""
-    return _HINT.search(payload) is not None
+    """Whether a key names a secret; answered once per distinct key (records repeat the same keys)."""
+    known = _SENSITIVE.get(key)
+    if known is None:
+        name = key.rsplit(".", 1)[-1].lower().replace("-", "_")
+        known = name in _EXACT or name.endswith(_SUFFIXES)
+        if len(_SENSITIVE) >= _CACHE_SIZE:
+            _SENSITIVE.clear()
+        _SENSITIVE[key] = known
+    return known
 
 
 def redact(value: Any) -> int:
-    """Replace the values of sensitive keys in ``value`` (recursively) by ``[REDACTED]``; returns how many."""
+    """Replace the values of sensitive keys in ``value``, at any depth, by ``[REDACTED]``; returns how many."""
     count = 0
-    if isinstance(value, dict):
+    if value.__class__ is dict:
+        verdicts = _SENSITIVE
         for key, item in value.items():
-            if isinstance(key, str) and is_sensitive(key) and item is not None and item != REDACTED:
-                value[key] = REDACTED
-                count += 1
-            else:
+            if item is None:
+                continue
+            sensitive = verdicts.get(key) if key.__class__ is str else False
+            if sensitive is None:
+                sensitive = is_sensitive(key)
+            if sensitive:
+                if item != REDACTED:
+                    value[key] = REDACTED  # same key: safe while iterating
+                    count += 1
+            elif item.__class__ is dict or item.__class__ is list:
                 count += redact(item)
-    elif isinstance(value, list):
+    elif value.__class__ is list:
         for item in value:
-            count += redact(item)
+            if item.__class__ is dict or item.__class__ is list:
+                count += redact(item)
     return count
 
 

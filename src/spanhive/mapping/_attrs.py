@@ -111,8 +111,9 @@ class SpanAttrs:
         return [(key[cut:], key) for key in keys if key.startswith(start)]
 
     def leftovers(self) -> dict[str, Any]:
+        """Unconsumed attributes as sent, OTel sequences (tuples) as lists."""
         used = self.used
-        return {key: list(v) if isinstance(v, tuple) else v for key, v in self.data.items() if key not in used}
+        return {key: list(v) if v.__class__ is tuple else v for key, v in self.data.items() if key not in used}
 
 
 def as_count(value: Any) -> Optional[float]:

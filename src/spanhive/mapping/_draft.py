@@ -7,18 +7,22 @@ take the first source that has them (two conventions' chat histories are never m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Optional
 
+from opentelemetry.sdk.trace import Event as Event_
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanhive._records import Event
 
 
 class Draft:
-    __slots__ = ("answered_model", "event", "events_used", "is_model", "session", "span")
+    __slots__ = ("answered_model", "event", "events", "events_used", "is_model", "session", "span")
 
-    def __init__(self, span: ReadableSpan, event: Event, is_model: bool) -> None:
+    def __init__(self, span: ReadableSpan, event: Event, is_model: bool, events: Sequence[Event_] = ()) -> None:
         self.span = span
+        self.events = events
+        """The span's events (read once: the SDK builds a new tuple on every access)."""
         self.event = event
         self.is_model = is_model
         """The span is an LLM call: outputs take the assistant-message shape."""

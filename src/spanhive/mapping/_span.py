@@ -8,6 +8,8 @@ the same record in any process, on any retry.
 from __future__ import annotations
 
 import logging
+from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional
 
@@ -85,6 +87,20 @@ RESOURCE_METADATA_KEYS = (
     "deployment.environment.name",
 )
 _UNKNOWN_SERVICE = "unknown_service"
+_KIND_NAMES = {kind: kind.name.lower() for kind in SpanKind}
+CONVENTION_HEADS = frozenset(
+    {
+        *honeyhive.BUCKETS, *(bucket + "_raw" for bucket in honeyhive.BUCKETS),
+        "honeyhive", "honeyhive_prompt_template",
+        "honeyhive_event_type", "honeyhive_event_type_raw", "honeyhive_event_name", "honeyhive_event_id",
+        "honeyhive_error", "honeyhive_error_raw", "honeyhive_session_id", "honeyhive_session_name",
+        "honeyhive_project", "honeyhive_source", "honeyhive_user_id",
+        "gen_ai", "llm", "openinference", "input", "output", "retrieval", "reranker", "embedding", "tool",
+        "metadata", "tag", "annotations", "evaluations", "session", "user", "error", "traceloop", "langfuse",
+        "langsmith", "logfire",
+    }
+)  # fmt: skip
+"""First segments of every attribute a rule reads; a span with none of them takes the short path."""
 DEFAULT_MAX_VALUE_CHARS = 1024 * 1024  # characters of one string value before it is truncated
 
 
@@ -123,61 +139,79 @@ def map_span(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, Se
 
 def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SessionHint, SpanAttrs]]:
     """:func:`map_span`, also returning the attribute view, whose ``used`` set says which keys a rule consumed."""
-    data = span.attributes or {}
+    data = plain_attributes(span)
     if logfire.is_pending(data):
         return None
     ctx = span.context
     trace_id = ctx.trace_id if ctx is not None else 0
     span_id = ctx.span_id if ctx is not None else 0
     attrs = SpanAttrs(data)
-    resource = span.resource.attributes if span.resource is not None else {}
+    facts = _resource_facts(span.resource)
+    events = _sequence(span, "_events", "events")
     system: dict[str, Any] = {"trace_id": format(trace_id, "032x"), "span_id": format(span_id, "016x")}
+    # Spans that carry no attribute any convention reads (most web and database spans) skip every rule.
+    conventional = bool(events) or _any_conventional(data)
 
-    raw_session = attrs.take_str(*SESSION_ID_KEYS)
+    raw_session = attrs.take_str(*SESSION_ID_KEYS) if conventional else None
     if raw_session is not None:
         session_id, converted = _ids.session_id_for(raw_session)
         if converted:
             system["external_session_id"] = raw_session
     else:
         session_id = _ids.trace_session_id(trace_id)
-    explicit_id = attrs.take_str(*honeyhive.EVENT_ID_KEYS)
+    explicit_id = attrs.take_str(*honeyhive.EVENT_ID_KEYS) if conventional else None
     event_id = (explicit_id and _ids.canonical_uuid(explicit_id)) or _ids.event_id(trace_id, span_id)
-    event_type, kind = _types.event_type(attrs)
+    event_type, kind = _types.event_type(attrs) if conventional else (None, None)
     if kind is not None:
         system["span_kind"] = kind
     parent = span.parent
     start = span.start_time or 0
-    event = new_event(
-        project=defaults.project or attrs.take_str(*honeyhive.PROJECT_KEYS) or _service(resource) or "default",
-        source=attrs.take_str(*SOURCE_KEYS) or defaults.source or _environment(resource) or "dev",
-        name=attrs.take_str(*EVENT_NAME_KEYS) or span.name or "unknown",
-        event_type=event_type or _types.TOOL,
-        event_id=event_id,
-        session_id=session_id,
-        parent_id=_ids.event_id(trace_id, parent.span_id) if parent is not None else session_id,
-        start_ns=start,
-        end_ns=span.end_time or start,
-    )
-    session_name = attrs.take_str(*SESSION_NAME_KEYS)
-
-    draft = Draft(span, event, event_type == _types.MODEL)
-    for convention in CONVENTIONS:
-        convention(attrs, draft)
-    _usage.complete_total(draft)
-    if draft.answered_model is not None:
-        event["config"].setdefault("model", draft.answered_model)
-    user_id = attrs.take_str(*USER_ID_KEYS)
-    if user_id is not None:
-        event["user_properties"].setdefault("user_id", user_id)
-    event["error"] = _error(span, attrs, system)
-    _describe_span(span, resource, system, draft.events_used)
+    end = span.end_time or start
+    event: Event = {
+        "project": defaults.project or (conventional and attrs.take_str(*honeyhive.PROJECT_KEYS)) or facts.project,
+        "source": (conventional and attrs.take_str(*SOURCE_KEYS)) or defaults.source or facts.source,
+        "event_name": (conventional and attrs.take_str(*EVENT_NAME_KEYS)) or span.name or "unknown",
+        "event_type": event_type or _types.TOOL,
+        "event_id": event_id,
+        "session_id": session_id,
+        "parent_id": _ids.event_id(trace_id, parent.span_id) if parent is not None else session_id,
+        "children_ids": [],
+        "config": {},
+        "inputs": {},
+        "outputs": {},
+        "error": None,
+        "start_time": start // 1_000_000,
+        "end_time": end // 1_000_000,
+        "duration": (end - start) / 1e6,
+        "metadata": {},
+        "feedback": {},
+        "metrics": {},
+        "user_properties": {},
+    }
+    session_name = None
+    draft_session: Optional[dict[str, Any]] = None
+    events_used: set[int] = set()
+    if conventional:
+        session_name = attrs.take_str(*SESSION_NAME_KEYS)
+        draft = Draft(span, event, event_type == _types.MODEL, events)
+        for convention in CONVENTIONS:
+            convention(attrs, draft)
+        _usage.complete_total(draft)
+        if draft.answered_model is not None:
+            event["config"].setdefault("model", draft.answered_model)
+        user_id = attrs.take_str(*USER_ID_KEYS)
+        if user_id is not None:
+            event["user_properties"].setdefault("user_id", user_id)
+        draft_session, events_used = draft.session or None, draft.events_used
+    event["error"] = _error(span, events, attrs, system)
+    _describe_span(span, events, facts, system, events_used)
     event["metadata"] = _merge_metadata(attrs.leftovers(), event["metadata"], system)
 
     truncated = 0
     limit = defaults.max_value_chars
-    if any(isinstance(v, str) and len(v) > limit for v in data.values()):
+    if any(len(v) > limit for v in data.values() if v.__class__ is str):
         truncated = truncate_long_strings(event, limit)
-    hint = SessionHint(session_name, parent is None, event_type is not None, start, draft.session or None, truncated)
+    hint = SessionHint(session_name, parent is None, event_type is not None, start, draft_session, truncated)
     return event, hint, attrs
 
 
@@ -217,21 +251,79 @@ def new_event(
     }
 
 
-def _service(resource: Any) -> Optional[str]:
-    name = resource.get("service.name")
-    return name if isinstance(name, str) and name and not name.startswith(_UNKNOWN_SERVICE) else None
+def plain_attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    """The span's attributes as a plain dict, read without copying.
+
+    The SDK's public ``attributes`` wraps a ``BoundedAttributes`` (a ``MutableMapping`` whose every lookup
+    runs Python code) in a proxy; its inner dict answers the dozens of lookups a mapping makes at C speed.
+    Any other span object goes through the public accessor.
+    """
+    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
+    if isinstance(inner, dict):
+        return inner
+    attributes = span.attributes
+    return attributes if isinstance(attributes, dict) else dict(attributes or {})
 
 
-def _environment(resource: Any) -> Optional[str]:
-    env = resource.get("deployment.environment.name") or resource.get("deployment.environment")
-    return env if isinstance(env, str) and env else None
+def _sequence(span: ReadableSpan, private: str, public: str) -> Sequence[Any]:
+    """``span.events`` / ``span.links`` without the tuple copy the SDK makes on every access."""
+    inner = getattr(getattr(span, private, None), "_dq", None)
+    return inner if isinstance(inner, deque) else getattr(span, public) or ()
 
 
-def _error(span: ReadableSpan, attrs: SpanAttrs, system: dict[str, Any]) -> Optional[str]:
+_CONVENTIONAL_KEYS: dict[str, bool] = {}
+_KEY_CACHE_SIZE = 8192  # distinct attribute keys remembered; the cache is cleared past it
+
+
+def _any_conventional(data: Mapping[str, Any]) -> bool:
+    """Whether any key belongs to a convention's namespace (answered per key once, from a cache)."""
+    cache = _CONVENTIONAL_KEYS
+    for key in data:
+        known = cache.get(key)
+        if known is None:
+            if len(cache) >= _KEY_CACHE_SIZE:
+                cache.clear()
+            known = cache[key] = key.partition(".")[0] in CONVENTION_HEADS
+        if known:
+            return True
+    return False
+
+
+class _ResourceFacts(NamedTuple):
+    project: str
+    source: str
+    metadata: dict[str, Any]
+
+
+_RESOURCE_FACTS: dict[int, tuple[Any, _ResourceFacts]] = {}
+_RESOURCE_CACHE_SIZE = 64  # providers per process; the cache is cleared past it
+
+
+def _resource_facts(resource: Any) -> _ResourceFacts:
+    """What a span's resource contributes, computed once per resource (one per provider, shared by all its
+    spans). Keyed by identity: hashing a ``Resource`` serialises all its attributes."""
+    cached = _RESOURCE_FACTS.get(id(resource))
+    if cached is not None and cached[0] is resource:
+        return cached[1]
+    attributes = resource.attributes if resource is not None else {}
+    name = attributes.get("service.name")
+    service = name if isinstance(name, str) and name and not name.startswith(_UNKNOWN_SERVICE) else None
+    env = attributes.get("deployment.environment.name") or attributes.get("deployment.environment")
+    metadata = {key: attributes[key] for key in RESOURCE_METADATA_KEYS if attributes.get(key) is not None}
+    if service is None:
+        metadata.pop("service.name", None)
+    facts = _ResourceFacts(service or "default", env if isinstance(env, str) and env else "dev", metadata)
+    if len(_RESOURCE_FACTS) >= _RESOURCE_CACHE_SIZE:
+        _RESOURCE_FACTS.clear()
+    _RESOURCE_FACTS[id(resource)] = (resource, facts)
+    return facts
+
+
+def _error(span: ReadableSpan, events: Any, attrs: SpanAttrs, system: dict[str, Any]) -> Optional[str]:
     """Explicit error › status description › the last ``exception`` event as ``"Type: message"`` › a Langfuse
     ``ERROR`` level's status message › ``error.type``."""
     explicit = attrs.take_str(*honeyhive.ERROR_KEYS)
-    exception = next((e for e in reversed(span.events) if e.name == "exception"), None)
+    exception = next((e for e in reversed(events) if e.name == "exception"), None) if events else None
     described = None
     if exception is not None:
         exc = exception.attributes or {}
@@ -254,32 +346,30 @@ def _error(span: ReadableSpan, attrs: SpanAttrs, system: dict[str, Any]) -> Opti
     return described or observation_error or error_type
 
 
-def _describe_span(span: ReadableSpan, resource: Any, system: dict[str, Any], consumed_events: set[int]) -> None:
+def _describe_span(
+    span: ReadableSpan, events: Any, facts: _ResourceFacts, system: dict[str, Any], consumed_events: set[int]
+) -> None:
     """Facts about the span itself that no attribute carries: kind, scope, resource, events, links."""
-    if span.kind is not SpanKind.INTERNAL:
-        system["otel.span_kind"] = span.kind.name.lower()
+    kind = span.kind
+    if kind is not SpanKind.INTERNAL:
+        system["otel.span_kind"] = _KIND_NAMES[kind]
     scope = span.instrumentation_scope
     if scope is not None and scope.name:
         system["otel.scope.name"] = scope.name
-    for key in RESOURCE_METADATA_KEYS:
-        value = resource.get(key)
-        if value is not None and not (key == "service.name" and _service(resource) is None):
-            system[key] = value
-    if span.events:
-        events = [
+    system.update(facts.metadata)
+    if events:
+        kept = [
             {"name": e.name, "time": e.timestamp // 1_000_000, "attributes": _plain(e.attributes)}
-            for i, e in enumerate(span.events)
+            for i, e in enumerate(events)
             if e.name != "exception" and i not in consumed_events
         ]
-        if events:
-            system["events"] = events
-    if span.links:
+        if kept:
+            system["events"] = kept
+    links = _sequence(span, "_links", "links")
+    if links:
         system["links"] = [
-            {
-                "trace_id": format(link.context.trace_id, "032x"),
-                "span_id": format(link.context.span_id, "016x"),
-            }
-            for link in span.links
+            {"trace_id": format(link.context.trace_id, "032x"), "span_id": format(link.context.span_id, "016x")}
+            for link in links
         ]
     if span.dropped_attributes:
         system["otel.dropped_attributes"] = span.dropped_attributes

@@ -33,7 +33,7 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
         _tool(attrs, draft)
         _retrieval(attrs, draft)
         _evaluation(attrs, draft)
-    if draft.span.events:
+    if draft.events:
         _span_events(draft)
 
 
@@ -154,7 +154,7 @@ def _span_events(draft: Draft) -> None:
     history_events: list[int] = []
     choices: list[tuple[int, dict[str, Any]]] = []
     choice_events: list[int] = []
-    for index, event in enumerate(draft.span.events):
+    for index, event in enumerate(draft.events):
         name = event.name
         values = dict(event.attributes or {})
         if name == "gen_ai.evaluation.result":
