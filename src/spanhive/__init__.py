@@ -7,7 +7,8 @@
 """
 
 from spanhive._exporter import SessionExporter
+from spanhive._flush import flush
 from spanhive._version import __version__
 from spanhive.exceptions import ConfigError
 
-__all__ = ["ConfigError", "SessionExporter", "__version__"]
+__all__ = ["ConfigError", "SessionExporter", "__version__", "flush"]

@@ -30,6 +30,8 @@ DEFAULT_API_URL = "https://api.honeyhive.ai"
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024  # bytes
 DEFAULT_MAX_VALUE_CHARS = 1024 * 1024  # characters of one string value
+DEFAULT_MAX_REQUEST_BYTES = 5 * 1024 * 1024  # bytes of JSON per request, before compression
+LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 COMPRESSIONS = frozenset({"gzip", "none"})
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -57,6 +59,9 @@ class Settings:
     """``None`` when the spool is switched off."""
     spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
     max_value_chars: int = DEFAULT_MAX_VALUE_CHARS
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    flush_on_sigterm: bool = False
+    log_level: Optional[int] = None
     mask: Optional[Mask] = None
     """Called with each record before it leaves the process; returns the record to send."""
     disabled: bool = False
@@ -140,6 +145,13 @@ def _parse_char_count(value: Any) -> int:
     return _positive_int(value, "characters")
 
 
+def _parse_request_bytes(value: Any) -> int:
+    count = _positive_int(value, "bytes")
+    if count < 1024:
+        raise ValueError("expected at least 1024 bytes")
+    return count
+
+
 def _parse_compression(value: Any) -> str:
     text = value.strip().lower() if isinstance(value, str) else value
     if text not in COMPRESSIONS:
@@ -171,6 +183,13 @@ def _parse_headers(value: Any) -> Mapping[str, str]:
             raise ValueError("header names and values may not contain line breaks")
         headers[key.strip().lower()] = val
     return headers
+
+
+def _parse_log_level(value: Any) -> int:
+    level = LOG_LEVELS.get(str(value).strip().lower())
+    if level is None:
+        raise ValueError("expected one of: " + ", ".join(LOG_LEVELS))
+    return level
 
 
 def _parse_mask(value: Any) -> Mask:
@@ -232,6 +251,8 @@ def resolve(
     spool_dir: Optional[str | os.PathLike[str]] = None,
     spool_max_bytes: Optional[int] = None,
     max_value_chars: Optional[int] = None,
+    max_request_bytes: Optional[int] = None,
+    flush_on_sigterm: Optional[bool] = None,
     mask: Optional[Mask] = None,
     environ: Optional[Mapping[str, str]] = None,
 ) -> Settings:
@@ -292,6 +313,12 @@ def resolve(
             pick("max_value_chars", max_value_chars, (ev.SPANHIVE_MAX_VALUE_CHARS,), _parse_char_count),
             DEFAULT_MAX_VALUE_CHARS,
         ),
+        max_request_bytes=_or(
+            pick("max_request_bytes", max_request_bytes, (ev.SPANHIVE_MAX_REQUEST_BYTES,), _parse_request_bytes),
+            DEFAULT_MAX_REQUEST_BYTES,
+        ),
+        flush_on_sigterm=bool(pick("flush_on_sigterm", flush_on_sigterm, (ev.SPANHIVE_FLUSH_ON_SIGTERM,), _parse_bool)),
+        log_level=pick("log_level", None, (ev.SPANHIVE_LOG_LEVEL,), _parse_log_level),
         mask=pick("mask", mask, (), _parse_mask),
         disabled=disabled,
         disabled_reason=reason,

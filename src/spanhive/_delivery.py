@@ -1,13 +1,22 @@
-"""Sinks: where a batch body goes. HTTP to the API (with retries), or the embedded SQLite store.
+"""Getting request bodies to their destination, and keeping the ones that could not get there.
 
-Both take the same request body the wire format defines, so the exporter does not care which it has.
+- A *sink* delivers one encoded body: :class:`HttpSink` (``POST {endpoint}/events/batch`` with retries
+  inside one deadline, a global pause on ``429``, a cool-off after ``401``/``403``) or :class:`StoreSink`
+  (the embedded SQLite store).
+- :class:`Delivery` fits bodies under the size limit, splits on ``413``, spools what failed for a reason
+  that may pass, and drops (counted, logged) what the server rejects for good.
+- :class:`Drainer` is the background thread that replays the spool, backing off while the sink fails and
+  speeding up as soon as it succeeds.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 import os
 import threading
+import time
 from contextvars import Token
 from typing import Any, Callable, Optional, Protocol
 
@@ -16,14 +25,20 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 
 from spanhive._config import Settings
-from spanhive._encode import Batch, compress
-from spanhive._log import limited
+from spanhive._encode import compress, event_count, shrink_to_fit, split_body, to_json
+from spanhive._log import limited, logger
 from spanhive._retry import RETRYABLE_STATUSES, Attempt, Outcome, Retrier, Verdict, parse_retry_after
+from spanhive._spool import Claim, Spool
+from spanhive._stats import Stats
 from spanhive._version import __version__
 from spanhive.store import Store
 
 BATCH_PATH = "/events/batch"
 CONNECT_TIMEOUT_S = 5.0  # seconds; the read timeout is whatever the export deadline leaves
+AUTH_COOLOFF_S = 300.0  # seconds without sending after the API rejects the key
+DROP_STATUSES = frozenset({400, 404, 405, 409, 410, 422})
+"""The server understood and refused: sending the same bytes again cannot succeed."""
+AUTH_STATUSES = frozenset({401, 403})
 _RETRYABLE_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 _SUPPRESS_KEYS = tuple(
@@ -36,14 +51,6 @@ _SUPPRESS_KEYS = tuple(
 )
 
 
-class Sink(Protocol):
-    """Delivers one request body before ``deadline`` (a ``time.monotonic()`` value)."""
-
-    def send(self, batch: Batch, deadline: float) -> Outcome: ...
-
-    def close(self) -> None: ...
-
-
 def suppressed() -> Token[Context]:
     """Attach a context in which instrumentations (``requests``, ``urllib3``…) do not trace our own calls."""
     ctx = otel_context.get_current()
@@ -52,58 +59,91 @@ def suppressed() -> Token[Context]:
     return otel_context.attach(ctx)
 
 
+class Sink(Protocol):
+    encoding: str
+    """``gzip`` or ``identity``: how bodies are encoded for this sink."""
+
+    def deliver(self, wire: bytes, deadline: float, body: Optional[dict[str, Any]] = None) -> Outcome:
+        """Deliver one encoded body before ``deadline`` (``time.monotonic()``); ``body`` is the same, decoded."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class HttpSink:
-    """``POST {endpoint}/events/batch`` over one keep-alive ``requests.Session`` per process."""
+    """``POST {endpoint}/events/batch`` over keep-alive ``requests`` sessions (one per thread and process)."""
 
     def __init__(
         self,
         settings: Settings,
         retrier: Retrier,
         session_factory: Callable[[], requests.Session] = requests.Session,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = settings.endpoint + BATCH_PATH
-        self.gzip = settings.compression == "gzip"
+        self.encoding = "gzip" if settings.compression == "gzip" else "identity"
         headers = {"Content-Type": "application/json", "User-Agent": f"spanhive/{__version__}"}
-        if self.gzip:
+        if self.encoding == "gzip":
             headers["Content-Encoding"] = "gzip"
         if settings.api_key:
             headers["Authorization"] = f"Bearer {settings.api_key}"
         headers.update(settings.headers)
         self.headers = headers
         self.retrier = retrier
+        self.clock = clock
         self._session_factory = session_factory
-        self._session: Optional[requests.Session] = None
-        self._pid = 0
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
+        self.paused_until = 0.0
+        """``time.monotonic()`` before which nothing is sent: the server asked everyone to wait (429)."""
+        self.auth_blocked_until = 0.0
+        """``time.monotonic()`` before which nothing is sent: the server rejected the key (401/403)."""
 
     def _http(self) -> requests.Session:
-        with self._lock:
-            if self._session is None or self._pid != os.getpid():  # never share pooled sockets across fork
-                self._session = self._session_factory()
-                self._pid = os.getpid()
-            return self._session
+        local = self._local
+        session: Optional[requests.Session] = getattr(local, "session", None)
+        if session is None or getattr(local, "pid", None) != os.getpid():  # never share sockets across fork
+            session = local.session = self._session_factory()
+            local.pid = os.getpid()
+            with self._lock:
+                self._sessions.append(session)
+        return session
 
-    def send(self, batch: Batch, deadline: float) -> Outcome:
-        payload = batch.payload
-        if self.gzip:
-            payload = compress(payload)
-        return self.retrier.run(lambda left: self._post(payload, left), deadline)
+    def deliver(self, wire: bytes, deadline: float, body: Optional[dict[str, Any]] = None) -> Outcome:
+        now = self.clock()
+        if now < self.auth_blocked_until:
+            return Outcome(False, 0, Attempt(Verdict.RETRY, "the API rejected the key; cooling off"), "auth")
+        if now < self.paused_until and (self.paused_until > deadline or self.retrier.sleep(self.paused_until - now)):
+            return Outcome(False, 0, Attempt(Verdict.RETRY, "paused by the server (429)"), "paused")
+        outcome = self.retrier.run(lambda left: self._post(wire, left), deadline)
+        status = outcome.last.status
+        if status in AUTH_STATUSES:
+            self.auth_blocked_until = self.clock() + AUTH_COOLOFF_S
+            logger.error(
+                "spanhive: %s rejected the API key (HTTP %d); not sending for %d s. Batches are kept in the "
+                "spool meanwhile. Check SPANHIVE_API_KEY / HH_API_KEY.",
+                self.url,
+                status,
+                AUTH_COOLOFF_S,
+            )
+        return outcome
 
-    def _post(self, payload: bytes, left_s: float) -> Attempt:
+    def _post(self, wire: bytes, left_s: float) -> Attempt:
         if left_s <= 0.001:
             return Attempt(Verdict.RETRY, "no time left before the export deadline")
         token = suppressed()
         try:
             with self._http().post(
                 self.url,
-                data=payload,
+                data=wire,
                 headers=self.headers,
                 timeout=(min(CONNECT_TIMEOUT_S, left_s), left_s),
                 allow_redirects=False,
             ) as response:
                 status = response.status_code
                 retry_after = response.headers.get("Retry-After")
-                text = response.text[:200] if not 200 <= status < 300 else ""
+                text = response.text if not 200 <= status < 300 else ""
         except _RETRYABLE_ERRORS as exc:
             return Attempt(Verdict.RETRY, f"{type(exc).__name__} from {self.url}")
         except requests.RequestException as exc:
@@ -112,34 +152,55 @@ class HttpSink:
             otel_context.detach(token)
         if 200 <= status < 300:
             return Attempt(Verdict.SUCCESS, status=status)
-        detail = f"HTTP {status} from {self.url}: {text.strip()}"
+        detail = f"HTTP {status} from {self.url}: {' '.join(text.split())[:200]}"
         if status in RETRYABLE_STATUSES:
-            return Attempt(Verdict.RETRY, detail, parse_retry_after(retry_after), status)
-        return Attempt(Verdict.PERMANENT, detail, status=status)
+            delay = parse_retry_after(retry_after)
+            if status == 429 and delay is not None:
+                self.paused_until = max(self.paused_until, self.clock() + delay)
+            return Attempt(Verdict.RETRY, detail, delay, status)
+        return Attempt(Verdict.PERMANENT, detail, status=status, partial=_partial_success(status, text))
 
     def close(self) -> None:
         with self._lock:
-            if self._session is not None:
-                self._session.close()
-                self._session = None
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+
+
+def _partial_success(status: int, text: str) -> Optional[tuple[int, int]]:
+    """``(stored, rejected)`` from a ``500`` whose body lists ``event_ids`` and ``errors``, else ``None``."""
+    if status != 500:
+        return None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("event_ids"), list) and isinstance(body.get("errors"), list):
+        return len(body["event_ids"]), len(body["errors"])
+    return None
 
 
 class StoreSink:
-    """Writes bodies straight into the embedded SQLite store, opened on first use."""
+    """Writes bodies into the embedded SQLite store, opened on first use."""
+
+    encoding = "identity"
 
     def __init__(self, settings: Settings) -> None:
         path = settings.store_path
         assert path is not None
         self.path = path
-        self._store: Any = None
+        self._store: Optional[Store] = None
         self._lock = threading.Lock()
+        self._pid = 0
 
-    def send(self, batch: Batch, deadline: float) -> Outcome:
+    def deliver(self, wire: bytes, deadline: float, body: Optional[dict[str, Any]] = None) -> Outcome:
         try:
+            if body is None:
+                body = json.loads(gzip.decompress(wire) if wire[:2] == b"\x1f\x8b" else wire)
             with self._lock:
-                if self._store is None:
-                    self._store = Store(self.path)
-                self._store.ingest_batch(batch.body)
+                if self._store is None or self._pid != os.getpid():  # SQLite connections must not cross fork
+                    self._store, self._pid = Store(self.path), os.getpid()
+                self._store.ingest_batch(body)
         except Exception as exc:  # noqa: BLE001 - a store failure must never reach the application
             limited.log(logging.WARNING, "store", "spanhive: could not write to %s: %s", self.path, exc)
             return Outcome(False, 1, Attempt(Verdict.RETRY, str(exc)), "store")
@@ -147,6 +208,199 @@ class StoreSink:
 
     def close(self) -> None:
         with self._lock:
-            if self._store is not None:
+            if self._store is not None and self._pid == os.getpid():
                 self._store.close()
-                self._store = None
+            self._store = None
+
+
+class Delivery:
+    """Sends request bodies through a sink; what cannot be delivered now is spooled or, if refused, dropped."""
+
+    def __init__(self, sink: Sink, spool: Optional[Spool], stats: Stats, max_bytes: int) -> None:
+        self.sink = sink
+        self.spool = spool
+        self.stats = stats
+        self.max_bytes = max_bytes
+
+    def send(self, body: dict[str, Any], payload: bytes, deadline: float) -> bool:
+        """Deliver ``body`` (whose JSON is ``payload``); ``True`` only if every event of it was delivered now."""
+        if len(payload) > self.max_bytes:
+            halves = split_body(body)
+            if halves is not None:
+                return self._send_all(halves, deadline)
+            body, payload, cut = shrink_to_fit(body, self.max_bytes)
+            self._report_cut(cut)
+        wire = compress(payload) if self.sink.encoding == "gzip" else payload
+        outcome = self.sink.deliver(wire, deadline, body)
+        events = event_count(body)
+        if outcome.delivered:
+            self.stats.add("exported", events)
+            return True
+        if outcome.last.status == 413:
+            return self._too_large(body, deadline)
+        self._not_delivered(outcome, wire, events)
+        return False
+
+    def _send_all(self, bodies: tuple[dict[str, Any], dict[str, Any]], deadline: float) -> bool:
+        results = [self.send(part, to_json(part), deadline) for part in bodies]  # every part, even after a failure
+        return all(results)
+
+    def _too_large(self, body: dict[str, Any], deadline: float) -> bool:
+        """The server's limit is below ours: halve until it accepts, cutting a lone event's largest values."""
+        halves = split_body(body)
+        if halves is not None:
+            return self._send_all(halves, deadline)
+        payload = to_json(body)
+        if len(payload) <= 1024:
+            self._drop(event_count(body), "HTTP 413 for a single small event")
+            return False
+        smaller, payload, cut = shrink_to_fit(body, len(payload) // 2)
+        self._report_cut(cut)
+        return self.send(smaller, payload, deadline)
+
+    def _not_delivered(self, outcome: Outcome, wire: bytes, events: int) -> None:
+        last = outcome.last
+        if last.status in DROP_STATUSES:
+            self._drop(events, last.detail)
+            return
+        if last.status == 500 and last.partial is not None:
+            stored, rejected = last.partial
+            self.stats.add("exported", stored)
+            self.stats.add("rejected", rejected)
+            limited.log(
+                logging.WARNING,
+                "partial",
+                "spanhive: server stored %d events and rejected %d (HTTP 500 partial success): %s",
+                stored,
+                rejected,
+                last.detail,
+            )
+            return
+        self.stats.add("failed", events)
+        if outcome.attempts > 1:
+            self.stats.add("retried", outcome.attempts - 1)
+        if self.spool is not None and self.spool.put(wire, self.sink.encoding, events):
+            limited.log(
+                logging.WARNING,
+                f"spooled-{outcome.reason}",
+                "spanhive: %d events not delivered yet (%s); kept in the spool for replay: %s",
+                events,
+                outcome.reason,
+                last.detail,
+            )
+        else:
+            self._drop(events, f"{outcome.reason}: {last.detail} (and no spool to keep them)")
+
+    def _drop(self, events: int, why: str) -> None:
+        self.stats.add("dropped", events)
+        limited.log(logging.WARNING, "dropped", "spanhive: dropped %d events: %s", events, why)
+
+    def _report_cut(self, cut: int) -> None:
+        if cut:
+            self.stats.add("truncated", cut)
+            limited.log(
+                logging.WARNING,
+                "oversized",
+                "spanhive: an event was larger than the request limit; cut %d of its values to fit",
+                cut,
+            )
+
+    def replay(self, claim: Claim, deadline: float) -> bool:
+        """Send one spooled request; ``True`` when the sink took it (or refused it for good)."""
+        entry = claim.entry
+        events = entry.event_count
+        outcome = self.sink.deliver(entry.body, deadline)
+        if outcome.delivered:
+            claim.done()
+            self.stats.add("replayed", events)
+            return True
+        status = outcome.last.status
+        if status == 413 or status in DROP_STATUSES or (status == 500 and outcome.last.partial is not None):
+            body = json.loads(gzip.decompress(entry.body) if entry.encoding == "gzip" else entry.body)
+            claim.done()
+            if status == 413:
+                return self._too_large(body, deadline)
+            self._not_delivered(outcome, entry.body, events)
+            return True
+        claim.release()
+        return False
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+class Drainer:
+    """Replays the spool in a background thread: immediately after a success, with doubling pauses (1 s up
+    to a minute) while the sink keeps failing, and every few seconds when idle (another process may have
+    spooled). Stops when told to; restarts lazily in a forked child."""
+
+    IDLE_S = 5.0
+    MAX_BACKOFF_S = 60.0
+
+    def __init__(self, delivery: Delivery, spool: Spool, timeout_s: float) -> None:
+        self.delivery = delivery
+        self.spool = spool
+        self.timeout_s = timeout_s
+        self._wake = threading.Event()
+        self._stopped = False
+        self._thread: Optional[threading.Thread] = None
+        self._pid = 0
+        self._lock = threading.Lock()
+        self._backoff = 0.0
+
+    def ensure_running(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+                return
+            self._wake = threading.Event()
+            self._thread = threading.Thread(target=self._run, name="spanhive-spool-drainer", daemon=True)
+            self._pid = os.getpid()
+            self._thread.start()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        token = suppressed()
+        try:
+            self.spool.recover()
+            while not self._stopped:
+                self._pause(self._step())
+        except Exception:  # noqa: BLE001 - a background thread must log, not die silently
+            logger.exception("spanhive: the spool drainer stopped unexpectedly")
+        finally:
+            otel_context.detach(token)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait before the next step: a kick (new spool entry) ends an idle wait, never a failure backoff."""
+        end = time.monotonic() + seconds
+        while not self._stopped:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._wake.wait(left)
+            self._wake.clear()
+            if not self._backoff:
+                return
+
+    def _step(self) -> float:
+        """Replay one request; returns how long to wait before the next."""
+        claim = self.spool.claim()
+        if claim is None:
+            self.spool.recover()
+            return max(self.IDLE_S, self._backoff)
+        if self.delivery.replay(claim, time.monotonic() + self.timeout_s):
+            self._backoff = 0.0
+            return 0.0
+        self._backoff = min(self.MAX_BACKOFF_S, max(1.0, self._backoff * 2))
+        return self._backoff
+
+    def stop(self, timeout_s: float) -> None:
+        with self._lock:
+            self._stopped = True
+            thread = self._thread if self._pid == os.getpid() else None
+        self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, timeout_s))

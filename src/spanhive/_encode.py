@@ -16,8 +16,10 @@ from typing import Any, Optional, cast
 from spanhive import _privacy
 from spanhive._records import Event, SessionProperties
 from spanhive.mapping import SessionGroup
+from spanhive.mapping._limits import truncate
 
 GZIP_LEVEL = 5  # zlib level: chosen by benchmarks/ (CPU per span vs bytes on the wire)
+DEFAULT_MAX_REQUEST_BYTES = 5 * 1024 * 1024  # bytes of JSON per request, measured before compression
 
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str).encode
 
@@ -113,3 +115,53 @@ def _finite(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def event_count(body: dict[str, Any]) -> int:
+    """Span events in a body (the session records that travel as events are not counted)."""
+    return sum(1 for event in body.get("events") or () if event.get("event_type") != "session")
+
+
+def split_body(body: dict[str, Any]) -> Optional[tuple[dict[str, Any], dict[str, Any]]]:
+    """Two bodies holding half the events each (a single session's properties go with both halves, which the
+    receiver merges); ``None`` when the body holds one event and cannot be split."""
+    events = body.get("events") or []
+    if len(events) < 2:
+        return None
+    half = len(events) // 2
+    return {**body, "events": events[:half]}, {**body, "events": events[half:]}
+
+
+def shrink_to_fit(body: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any], bytes, int]:
+    """A one-event body over the size limit, with its largest string values cut (with a marker) until the
+    JSON fits; returns the body, its JSON and how many values were cut. Never drops the event."""
+    cut = 0
+    payload = to_json(body)
+    while len(payload) > max_bytes:
+        largest = _largest_string(body)
+        if largest is None:
+            break
+        container, key, text = largest
+        excess = len(payload) - max_bytes
+        keep = max(0, len(text) - excess - 256)
+        if keep >= len(text):
+            break
+        container[key] = truncate(text, keep)
+        cut += 1
+        payload = to_json(body)
+    return body, payload, cut
+
+
+def _largest_string(value: Any) -> Optional[tuple[Any, Any, str]]:
+    best: Optional[tuple[Any, Any, str]] = None
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, item in items:
+            if isinstance(item, str):
+                if best is None or len(item) > len(best[2]):
+                    best = (node, key, item)
+            elif isinstance(item, (dict, list)):
+                stack.append(item)
+    return best

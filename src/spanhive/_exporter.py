@@ -1,11 +1,14 @@
-"""``SessionExporter``: maps, groups, encodes and sends; each of those lives in its own module."""
+"""``SessionExporter``: maps, groups, encodes and hands over to delivery; each of those lives in its own module."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
@@ -13,18 +16,25 @@ import requests
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from spanhive import _config
-from spanhive._delivery import HttpSink, Sink, StoreSink
+from spanhive import _config, _signals
+from spanhive._delivery import Delivery, Drainer, HttpSink, Sink, StoreSink
 from spanhive._encode import encode_batch
 from spanhive._log import limited, logger
 from spanhive._privacy import Mask
 from spanhive._retry import Retrier
+from spanhive._spool import Spool
 from spanhive._stats import Stats
 from spanhive.exceptions import ConfigError
 from spanhive.mapping import Defaults, group_sessions, map_span_safely
 
 _announced_store = False
 _announce_lock = threading.Lock()
+_live: weakref.WeakSet[SessionExporter] = weakref.WeakSet()
+"""Every exporter in this process: ``spanhive.flush()`` and the fork hook reach them through this."""
+
+
+def live_exporters() -> list[SessionExporter]:
+    return list(_live)
 
 
 def _resolve_safely(**arguments: Any) -> _config.Settings:
@@ -47,6 +57,9 @@ class SessionExporter(SpanExporter):
     :class:`~spanhive.ConfigError`; a bad environment value is logged and skipped, never raised, so the
     exporter is safe to build from ``OTEL_TRACES_EXPORTER=spanhive``.
 
+    What cannot be delivered within the export deadline is kept in a durable on-disk spool and replayed in
+    the background, by this process or the next one using the same spool directory.
+
     ``http_session`` lets callers bring their own ``requests.Session`` (proxies, mTLS, custom auth).
     """
 
@@ -64,6 +77,8 @@ class SessionExporter(SpanExporter):
         spool_dir: Optional[str | os.PathLike[str]] = None,
         spool_max_bytes: Optional[int] = None,
         max_value_chars: Optional[int] = None,
+        max_request_bytes: Optional[int] = None,
+        flush_on_sigterm: Optional[bool] = None,
         mask: Optional[Mask] = None,
         http_session: Optional[requests.Session] = None,
     ) -> None:
@@ -81,69 +96,94 @@ class SessionExporter(SpanExporter):
             spool_dir=spool_dir,
             spool_max_bytes=spool_max_bytes,
             max_value_chars=max_value_chars,
+            max_request_bytes=max_request_bytes,
+            flush_on_sigterm=flush_on_sigterm,
             mask=mask,
         )
         settings = self.settings
-        self._defaults = Defaults(settings.project, settings.source, settings.session_name, settings.max_value_chars)
+        _configure_logging(settings.log_level)
         self.stats = Stats()
-        self._stop = threading.Event()
-        self._shutdown_lock = threading.Lock()
+        """Counters: exported, failed, retried, spooled, replayed, dropped, truncated, redacted…"""
+        self._defaults = Defaults(settings.project, settings.source, settings.session_name, settings.max_value_chars)
+        self._http_session = http_session
+        self._lock = threading.Lock()
         self._is_shutdown = False
-        self._sink: Optional[Sink] = None
+        self._pid = os.getpid()
+        self._stop = threading.Event()
+        self._delivery: Optional[Delivery] = None
+        self.spool: Optional[Spool] = None
+        """The durable spool (``None`` when switched off)."""
+        self._drainer: Optional[Drainer] = None
         if settings.disabled:
             logger.info("spanhive: exporter is a no-op (%s)", settings.disabled_reason)
-        elif settings.store_path is not None:
-            self._sink = StoreSink(settings)
+            return
+        self._delivery, self.spool, self._drainer = self._build()
+        _live.add(self)
+        if settings.flush_on_sigterm:
+            _signals.install_sigterm_flush(settings.timeout_s)
+        if self._drainer is not None and _has_entries(self._drainer.spool):
+            self._drainer.ensure_running()  # what an earlier process left behind goes out now
+
+    def _build(self) -> tuple[Delivery, Optional[Spool], Optional[Drainer]]:
+        settings = self.settings
+        sink: Sink
+        if settings.store_path is not None:
+            sink = StoreSink(settings)
         else:
-            factory = (lambda: http_session) if http_session is not None else requests.Session
-            self._sink = HttpSink(settings, Retrier(stop=self._stop), factory)
+            session = self._http_session
+            factory = (lambda: session) if session is not None else requests.Session
+            sink = HttpSink(settings, Retrier(stop=self._stop), factory)
+        spool = Spool(settings.spool_dir, settings.spool_max_bytes, self.stats) if settings.spool_dir else None
+        delivery = Delivery(sink, spool, self.stats, settings.max_request_bytes)
+        return delivery, spool, Drainer(delivery, spool, settings.timeout_s) if spool is not None else None
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh locks, stop flag, connections and drainer; the parent's claims stay its own."""
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        if self._delivery is not None and not self._is_shutdown:
+            self._delivery, self.spool, self._drainer = self._build()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Map, group and deliver ``spans`` within the export deadline. Never raises."""
+        """Map, group and deliver ``spans`` within the export deadline; what fails is spooled. Never raises."""
         if self._is_shutdown:
             limited.log(logging.WARNING, "after-shutdown", "spanhive: export called after shutdown; dropped")
             return SpanExportResult.FAILURE
-        sink = self._sink
-        if sink is None or not spans:
+        if self._pid != os.getpid():  # a fork the at-fork hook did not see (uWSGI, some Celery pools)
+            self._after_fork()
+        delivery = self._delivery
+        if delivery is None or not spans:
             return SpanExportResult.SUCCESS
         try:
             deadline = time.monotonic() + self.settings.timeout_s
             defaults = self._defaults
             mapped = [map_span_safely(span, defaults) for span in spans]
-            truncated = sum(pair[1].truncated for pair in mapped if pair is not None)
-            if truncated:
-                self.stats.add("truncated", truncated)
-                limited.log(
-                    logging.WARNING,
-                    "truncated",
-                    "spanhive: cut %d values longer than %d characters (SPANHIVE_MAX_VALUE_CHARS)",
-                    truncated,
-                    defaults.max_value_chars,
-                )
+            self._count_truncated(sum(pair[1].truncated for pair in mapped if pair is not None))
             groups = group_sessions(mapped, defaults)
             if not groups:
                 return SpanExportResult.SUCCESS
             batch = encode_batch(groups, self.settings.mask)
             self.stats.add("redacted", batch.redacted)
             self._announce()
-            outcome = sink.send(batch, deadline)
+            delivered = delivery.send(batch.body, batch.payload, deadline)
         except Exception:  # noqa: BLE001 - the exporter must never raise into the SDK or the app
             logger.exception("spanhive: unexpected error while exporting %d spans", len(spans))
             return SpanExportResult.FAILURE
-        if outcome.delivered:
-            self.stats.add("exported", len(spans))
-            return SpanExportResult.SUCCESS
-        self.stats.add("failed", len(spans))
-        limited.log(
-            logging.WARNING,
-            f"send-{outcome.reason}",
-            "spanhive: %d spans not delivered (%s after %d attempts): %s",
-            len(spans),
-            outcome.reason,
-            outcome.attempts,
-            outcome.last.detail,
-        )
-        return SpanExportResult.FAILURE
+        if not delivered and self._drainer is not None:
+            self._drainer.ensure_running()
+        return SpanExportResult.SUCCESS if delivered else SpanExportResult.FAILURE
+
+    def _count_truncated(self, truncated: int) -> None:
+        if truncated:
+            self.stats.add("truncated", truncated)
+            limited.log(
+                logging.WARNING,
+                "truncated",
+                "spanhive: cut %d values longer than %d characters (SPANHIVE_MAX_VALUE_CHARS)",
+                truncated,
+                self._defaults.max_value_chars,
+            )
 
     def _announce(self) -> None:
         global _announced_store  # noqa: PLW0603 - once per process, whichever exporter gets there first
@@ -159,15 +199,78 @@ class SessionExporter(SpanExporter):
                 )
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Nothing is buffered between exports, so there is nothing to flush."""
-        return not self._is_shutdown
+        """Replay the spool now, within ``timeout_millis``; ``True`` when nothing is left waiting.
+
+        (Spans are never buffered between exports: the batch processor's own flush exports them.)
+        """
+        if self._is_shutdown:
+            return False
+        spool, delivery = self.spool, self._delivery
+        if spool is None or delivery is None:
+            return True
+        deadline = time.monotonic() + timeout_millis / 1000
+        while time.monotonic() < deadline:
+            claim = spool.claim()
+            if claim is None:
+                return spool.status().files == 0
+            if not delivery.replay(claim, min(deadline, time.monotonic() + self.settings.timeout_s)):
+                return False
+        return spool.status().files == 0
 
     def shutdown(self, timeout_millis: float = 30000) -> None:
-        """Stop: interrupt any backoff in progress and release connections. Safe to call more than once."""
-        with self._shutdown_lock:
+        """Stop: interrupt any backoff (the batch in flight is spooled), stop replaying, release connections.
+
+        Safe to call more than once; returns within ``timeout_millis``.
+        """
+        with self._lock:
             if self._is_shutdown:
                 return
             self._is_shutdown = True
         self._stop.set()
-        if self._sink is not None:
-            self._sink.close()
+        if self._drainer is not None:
+            self._drainer.stop(timeout_millis / 1000)
+        if self._delivery is not None:
+            self._delivery.close()
+        if self.spool is not None and self.spool.usable:
+            _write_stats(self.spool, self.stats)
+        _live.discard(self)
+
+
+def _has_entries(spool: Spool) -> bool:
+    try:
+        return spool.directory.is_dir() and any(p.name.endswith(".req") for p in spool.directory.iterdir())
+    except OSError:
+        return False
+
+
+def _write_stats(spool: Spool, stats: Stats) -> None:
+    """Leave this process's counters where ``spanhive doctor`` looks for them."""
+    try:
+        path = spool.directory / f"stats-{os.getpid()}.json"
+        path.write_text(json.dumps({"pid": os.getpid(), "time": time.time(), "counters": stats.snapshot()}))
+    except OSError:
+        pass
+
+
+_LOG_HANDLER: Optional[logging.Handler] = None
+
+
+def _configure_logging(level: Optional[int]) -> None:
+    """``SPANHIVE_LOG_LEVEL``: set the level, and print to stderr if the application configured no logging."""
+    global _LOG_HANDLER  # noqa: PLW0603 - one handler per process
+    if level is None:
+        return
+    logger.setLevel(level)
+    if _LOG_HANDLER is None and not logger.handlers and not logging.getLogger().handlers:
+        _LOG_HANDLER = logging.StreamHandler(sys.stderr)
+        _LOG_HANDLER.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(_LOG_HANDLER)
+
+
+def _reinit_after_fork() -> None:
+    for exporter in live_exporters():
+        exporter._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)

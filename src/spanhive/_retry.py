@@ -30,6 +30,8 @@ class Attempt:
     detail: str = ""
     retry_after_s: Optional[float] = None
     status: Optional[int] = None
+    partial: Optional[tuple[int, int]] = None
+    """``(stored, rejected)`` when the server reported a partial success."""
 
 
 @dataclass(frozen=True)

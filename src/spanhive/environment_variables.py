@@ -49,6 +49,18 @@ SPANHIVE_MAX_VALUE_CHARS = "SPANHIVE_MAX_VALUE_CHARS"
 """Longest string value kept whole in a record, in characters; longer ones are cut with a visible
 ``…[truncated N chars]`` marker and counted. Default: 1048576 (1 MiB of text)."""
 
+SPANHIVE_MAX_REQUEST_BYTES = "SPANHIVE_MAX_REQUEST_BYTES"
+"""Largest request body, in bytes of JSON before compression; bigger batches are split. Default: 5242880."""
+
+SPANHIVE_FLUSH_ON_SIGTERM = "SPANHIVE_FLUSH_ON_SIGTERM"
+"""``true`` installs a SIGTERM handler that flushes spanhive (bounded by the export deadline) and then runs
+the handler that was there before. Default: false."""
+
+SPANHIVE_LOG_LEVEL = "SPANHIVE_LOG_LEVEL"
+"""Level of the ``spanhive`` logger (``debug``, ``info``, ``warning``, ``error``); when set and logging is not
+configured, spanhive's messages are printed to stderr. Default: unset (warnings reach stderr through Python's
+last-resort handler)."""
+
 SPANHIVE_DISABLED = "SPANHIVE_DISABLED"
 """Kill switch: ``true`` turns the exporter into a no-op. Fallback: ``HH_DISABLE_TRACING``. Default: false."""
 
