@@ -27,16 +27,26 @@ class Captured:
     """The body as it came over the wire (compressed if it was)."""
     body: Any
     """The body decoded: gunzipped when ``Content-Encoding: gzip``, then parsed as JSON."""
+    body_json: bytes
+    """The decoded JSON bytes (after gunzip), as the exporter measured them against its size limit."""
     at: float
     """``time.monotonic()`` when the request arrived."""
+    status: int = 0
+    """What the server answered."""
 
 
 class CaptureServer:
     """Records every request; answers each with the next scripted reply, then 200."""
 
-    def __init__(self, replies: Optional[list[Reply]] = None) -> None:
+    def __init__(self, replies: Optional[list[Reply]] = None, port: int = 0, max_body: Optional[int] = None) -> None:
         self.requests: list[Captured] = []
         self.replies: deque[Reply] = deque(replies or ())
+        self.fail_with: Optional[Reply] = None
+        """While set, every request gets this reply (and is still recorded)."""
+        self.reply_body: Optional[str] = None
+        """Body of every reply, instead of ``{"success": …}``."""
+        self.max_body = max_body
+        """Bodies larger than this (decoded bytes) get a 413, as a server with a smaller limit would answer."""
         self._lock = threading.Lock()
         owner = self
 
@@ -48,6 +58,13 @@ class CaptureServer:
                 raw = self.rfile.read(length)
                 data = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
                 with owner._lock:
+                    reply: Reply = 200
+                    if owner.fail_with is not None:
+                        reply = owner.fail_with
+                    elif owner.max_body is not None and len(data) > owner.max_body:
+                        reply = 413
+                    elif owner.replies:
+                        reply = owner.replies.popleft()
                     owner.requests.append(
                         Captured(
                             "POST",
@@ -55,12 +72,13 @@ class CaptureServer:
                             {k.lower(): v for k, v in self.headers.items()},
                             raw,
                             json.loads(data),
+                            data,
                             time.monotonic(),
                         )
                     )
-                    reply = owner.replies.popleft() if owner.replies else 200
                 status, headers = reply if isinstance(reply, tuple) else (reply, {})
-                payload = json.dumps({"success": 200 <= status < 300}).encode()
+                owner.requests[-1].status = status
+                payload = (owner.reply_body or json.dumps({"success": 200 <= status < 300})).encode()
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
@@ -72,7 +90,7 @@ class CaptureServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="capture-server", daemon=True
@@ -99,6 +117,12 @@ class CaptureServer:
         """Every event received, in order, session events included."""
         return [event for body in self.bodies() for event in body["events"]]
 
+    def delivered_event_ids(self) -> list[str]:
+        """Ids of span events in requests that were answered 2xx (session events excluded), with repeats."""
+        with self._lock:
+            accepted = [r for r in self.requests if 200 <= r.status < 300]
+        return [e["event_id"] for r in accepted for e in r.body["events"] if e["event_type"] != "session"]
+
 
 class SilentServer:
     """Accepts TCP connections and never answers: the exporter's deadline is all that ends a request."""
@@ -120,9 +144,12 @@ class SilentServer:
         self._sock.close()
 
 
-def closed_port_url() -> str:
-    """A loopback URL nothing listens on (connection refused)."""
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+        return int(sock.getsockname()[1])
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on (connection refused)."""
+    return f"http://127.0.0.1:{free_port()}"

@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from spanhive._exporter import live_exporters
 from spanhive._log import limited
 from tests.capture import CaptureServer
 
@@ -25,6 +26,14 @@ def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     limited.reset()  # a rate-limited warning logged by an earlier test must not hide this test's
+
+
+@pytest.fixture(autouse=True)
+def no_exporter_outlives_its_test() -> Iterator[None]:
+    """Shut down every exporter a test left running, so no spool drainer sends into a later test's server."""
+    yield
+    for exporter in live_exporters():
+        exporter.shutdown(timeout_millis=2000)
 
 
 def make_provider(exporter: SpanExporter, **resource: str) -> TracerProvider:

@@ -13,6 +13,7 @@ import pytest
 import spanhive
 from spanhive._cli import _parser, main
 from spanhive.store import Store
+from tests.capture import CaptureServer, closed_port_url
 from tests.conftest import make_provider
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,3 +125,70 @@ def test_every_command_has_help_and_is_documented() -> None:
     for name, sub in commands.choices.items():  # type: ignore[union-attr]
         assert sub.description, name
         assert f"## `spanhive {name}`" in docs, name
+
+
+@pytest.fixture
+def queued(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A spool directory holding two requests an exporter could not deliver (the endpoint refused)."""
+    spool_dir = tmp_path / "spool"
+    monkeypatch.setenv("SPANHIVE_SPOOL_DIR", str(spool_dir))
+    exporter = spanhive.SessionExporter(endpoint=closed_port_url(), api_key="secret-key-123", timeout_s=0.2)
+    provider = make_provider(exporter)
+    tracer = provider.get_tracer("t")
+    for name in ("first", "second"):
+        with tracer.start_as_current_span(name):
+            pass
+    provider.shutdown()
+    return spool_dir
+
+
+def test_spool_status(capsys: pytest.CaptureFixture[str], queued: Path) -> None:
+    code, out, _ = run(capsys, "spool", "status")
+    assert code == 0
+    assert f"Spool      {queued}" in out
+    assert "Queued     2 requests, 2 events" in out
+
+
+def test_spool_replay_sends_everything_with_a_summary(
+    capsys: pytest.CaptureFixture[str], queued: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with CaptureServer() as server:
+        monkeypatch.setenv("SPANHIVE_ENDPOINT", server.url)
+        monkeypatch.setenv("SPANHIVE_API_KEY", "k")
+        code, out, _ = run(capsys, "spool", "replay")
+        names = sorted(e["event_name"] for e in server.events())
+    assert code == 0
+    assert names == ["first", "second"]
+    assert "Replaying 2 requests (2 events)" in out
+    assert re.search(r"Sent 2 requests \(2 events\) in [\d.]+ s \(\d+ events/s\); 0 requests left\.", out)
+
+
+def test_spool_purge_asks_first(capsys: pytest.CaptureFixture[str], queued: Path) -> None:
+    code, _, err = run(capsys, "spool", "purge")  # no terminal to ask on: refuse
+    assert code == 2
+    assert "--yes" in err
+    code, out, _ = run(capsys, "spool", "purge", "--yes")
+    assert (code, out.strip()) == (0, "Deleted 2 requests.")
+    assert not list(queued.glob("*.req"))
+
+
+def test_doctor_masks_the_key_and_shows_reachability_spool_and_counters(
+    capsys: pytest.CaptureFixture[str], queued: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with CaptureServer() as server:
+        monkeypatch.setenv("SPANHIVE_ENDPOINT", server.url)
+        monkeypatch.setenv("SPANHIVE_API_KEY", "secret-key-123")
+        code, out, _ = run(capsys, "doctor")
+    assert code == 0
+    assert "secret-key-123" not in out
+    assert "API key    secr…23" in out
+    assert re.search(r"Reachable  yes \(HTTP \d+\)", out)
+    assert "Queued     2 requests" in out
+    assert re.search(r"Process \d+ \(.*\): .*spooled 2", out)
+
+
+def test_doctor_says_when_nothing_answers(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPANHIVE_ENDPOINT", closed_port_url())
+    code, out, _ = run(capsys, "doctor")
+    assert code == 1
+    assert "Reachable  no: ConnectionError" in out

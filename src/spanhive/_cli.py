@@ -1,16 +1,24 @@
-"""The ``spanhive`` command: read the embedded store from a terminal."""
+"""The ``spanhive`` command: the embedded store, the spool and the configuration, from a terminal."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
+import requests
+
 from spanhive import _config
+from spanhive._config import Settings
+from spanhive._delivery import Delivery, HttpSink, StoreSink
+from spanhive._retry import Retrier
+from spanhive._spool import Spool
+from spanhive._stats import Stats
 from spanhive._version import __version__
 from spanhive.store import Store, StoreError
 
@@ -49,6 +57,34 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--db", type=Path, help=db_help)
     show.add_argument("--json", action="store_true", help="print the session and its events as JSON")
     show.set_defaults(run=_cmd_show)
+
+    spool = commands.add_parser(
+        "spool",
+        help="inspect, replay or empty the durable spool",
+        description="The spool keeps requests that could not be delivered, until they can be.",
+    )
+    spool.add_argument("--dir", type=Path, help="spool directory (default: SPANHIVE_SPOOL_DIR, else the per-user one)")
+    actions = spool.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("status", help="queued requests, bytes, events, oldest", description="Show what is queued.")
+    replay = actions.add_parser(
+        "replay",
+        help="send everything queued now",
+        description="Send every queued request to the configured endpoint now, oldest first, with progress.",
+    )
+    replay.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per request (default: 10)")
+    purge = actions.add_parser(
+        "purge", help="delete everything queued", description="Delete every queued request (asks first)."
+    )
+    purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    spool.set_defaults(run=_cmd_spool)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="show the resolved configuration and check the endpoint",
+        description="Show the configuration spanhive resolves here (API key masked), check that the endpoint "
+        "answers, and show the spool and the counters that exporters left in it.",
+    )
+    doctor.set_defaults(run=_cmd_doctor)
     return parser
 
 
@@ -125,6 +161,119 @@ def _cmd_show(args: argparse.Namespace) -> int:
     for line in _tree(session["events"], session["session_id"]):
         print(line)
     return EXIT_OK
+
+
+def _spool_for(args: argparse.Namespace) -> tuple[Spool, Settings]:
+    settings = _config.resolve()
+    directory = args.dir or settings.spool_dir or _config.user_dir("state") / "spool"
+    return Spool(directory, settings.spool_max_bytes, Stats()), settings
+
+
+def _cmd_spool(args: argparse.Namespace) -> int:
+    spool, settings = _spool_for(args)
+    if args.action == "status":
+        _print_spool(spool)
+        return EXIT_OK
+    if args.action == "purge":
+        status = spool.status()
+        if not args.yes:
+            if not sys.stdin.isatty():
+                print("spanhive: refusing to purge without confirmation; pass --yes", file=sys.stderr)
+                return EXIT_USAGE
+            answer = input(f"Delete {status.files} queued requests ({status.events} events)? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("Nothing deleted.")
+                return EXIT_OK
+        print(f"Deleted {spool.purge()} requests.")
+        return EXIT_OK
+    return _replay(spool, settings, args.timeout)
+
+
+def _replay(spool: Spool, settings: Settings, timeout_s: float) -> int:
+    if settings.disabled:
+        print(f"spanhive: the exporter is disabled here ({settings.disabled_reason}); nothing sent", file=sys.stderr)
+        return EXIT_USAGE
+    spool.recover()
+    total = spool.status()
+    sink = StoreSink(settings) if settings.store_path is not None else HttpSink(settings, Retrier())
+    delivery = Delivery(sink, spool, spool.stats, settings.max_request_bytes)
+    started = time.monotonic()
+    sent = failed = 0
+    print(f"Replaying {total.files} requests ({total.events} events) to {settings.endpoint}")
+    try:
+        while (claim := spool.claim()) is not None:
+            if delivery.replay(claim, time.monotonic() + timeout_s):
+                sent += 1
+            else:
+                failed += 1
+                break  # the endpoint is failing: stop rather than hammer it
+            print(f"  {sent}/{total.files} requests, {spool.stats.get('replayed')} events", end="\r", flush=True)
+    finally:
+        delivery.close()
+    elapsed = time.monotonic() - started
+    left = spool.status()
+    rate = spool.stats.get("replayed") / elapsed if elapsed > 0 else 0.0
+    print(
+        f"\nSent {sent} requests ({spool.stats.get('replayed')} events) in {elapsed:.1f} s ({rate:.0f} events/s); "
+        f"{left.files} requests left."
+    )
+    return EXIT_OK if not failed else 1
+
+
+def _print_spool(spool: Spool) -> None:
+    status = spool.status()
+    oldest = _when(status.oldest_created_s * 1000) if status.oldest_created_s else "-"
+    print(f"Spool      {spool.directory}")
+    print(f"Queued     {status.files} requests, {status.events} events, {status.bytes} bytes (cap {spool.max_bytes})")
+    print(f"Oldest     {oldest}")
+    print(f"In flight  {status.claimed}    Quarantined  {status.quarantined}")
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    settings = _config.resolve()
+    print(f"spanhive {__version__}")
+    print(f"Endpoint   {settings.endpoint or '-'}")
+    print(f"API key    {_config.masked(settings.api_key)}")
+    print(
+        f"Project    {settings.project or '(from service.name)'}    Source  {settings.source or '(from the resource)'}"
+    )
+    print(f"Deadline   {settings.timeout_s:g} s    Compression  {settings.compression}")
+    if settings.disabled:
+        print(f"Status     disabled ({settings.disabled_reason})")
+    reachable = _check(settings)
+    print(f"Reachable  {reachable}")
+    if settings.spool_dir is not None:
+        spool = Spool(settings.spool_dir, settings.spool_max_bytes, Stats())
+        _print_spool(spool)
+        for path in sorted(settings.spool_dir.glob("stats-*.json")) if settings.spool_dir.is_dir() else []:
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            counters = ", ".join(f"{k} {v}" for k, v in sorted(record.get("counters", {}).items())) or "nothing"
+            print(f"Process {record.get('pid')} ({_when(record.get('time', 0) * 1000)}): {counters}")
+    else:
+        print("Spool      off")
+    return EXIT_OK if not settings.disabled and reachable.startswith("yes") else 1
+
+
+def _check(settings: Settings) -> str:
+    """Whether the destination answers: the store opens, or the API responds at all (any HTTP status)."""
+    if settings.store_path is not None:
+        try:
+            Store(settings.store_path).close()
+        except StoreError as exc:
+            return f"no: {exc}"
+        return f"yes (embedded store at {settings.store_path})"
+    if not settings.endpoint:
+        return "no endpoint"
+    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    try:
+        response = requests.get(settings.endpoint, headers=headers, timeout=5, allow_redirects=False)
+    except requests.RequestException as exc:
+        return f"no: {type(exc).__name__}"
+    note = " (the key was rejected)" if response.status_code in (401, 403) else ""
+    return f"yes (HTTP {response.status_code}){note}"
 
 
 def _tree(events: list[dict[str, Any]], session_id: str) -> list[str]:

@@ -15,6 +15,7 @@ import gzip
 import json
 import logging
 import os
+import re
 import threading
 import time
 from contextvars import Token
@@ -130,6 +131,13 @@ class HttpSink:
         return outcome
 
     def _post(self, wire: bytes, left_s: float) -> Attempt:
+        started = self.clock()
+        attempt = self._post_once(wire, left_s)
+        if attempt.stale_connection:  # a pooled keep-alive socket the server had closed: retry at once
+            attempt = self._post_once(wire, left_s - (self.clock() - started))
+        return attempt
+
+    def _post_once(self, wire: bytes, left_s: float) -> Attempt:
         if left_s <= 0.001:
             return Attempt(Verdict.RETRY, "no time left before the export deadline")
         token = suppressed()
@@ -144,8 +152,12 @@ class HttpSink:
                 status = response.status_code
                 retry_after = response.headers.get("Retry-After")
                 text = response.text if not 200 <= status < 300 else ""
+        except requests.Timeout as exc:
+            return Attempt(Verdict.RETRY, f"{type(exc).__name__} from {self.url}: {_reason(exc)}")
         except _RETRYABLE_ERRORS as exc:
-            return Attempt(Verdict.RETRY, f"{type(exc).__name__} from {self.url}")
+            stale = isinstance(exc, requests.ConnectionError) and "aborted" in str(exc).lower()
+            detail = f"{type(exc).__name__} from {self.url}: {_reason(exc)}"
+            return Attempt(Verdict.RETRY, detail, stale_connection=stale)
         except requests.RequestException as exc:
             return Attempt(Verdict.PERMANENT, f"{type(exc).__name__}: {exc}")
         finally:
@@ -165,6 +177,13 @@ class HttpSink:
             sessions, self._sessions = self._sessions, []
         for session in sessions:
             session.close()
+
+
+def _reason(exc: Exception) -> str:
+    """The useful end of a network error (``[Errno 111] Connection refused``), not urllib3's whole chain."""
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\][^'\")]*|Read timed out|Connection aborted|timed out", text)
+    return match.group(0).strip() if match else text[:120]
 
 
 def _partial_success(status: int, text: str) -> Optional[tuple[int, int]]:

@@ -212,10 +212,13 @@ class SessionExporter(SpanExporter):
         while time.monotonic() < deadline:
             claim = spool.claim()
             if claim is None:
-                return spool.status().files == 0
+                if _nothing_waiting(spool):
+                    return True
+                time.sleep(0.02)  # a drainer is sending one right now: its outcome decides
+                continue
             if not delivery.replay(claim, min(deadline, time.monotonic() + self.settings.timeout_s)):
                 return False
-        return spool.status().files == 0
+        return _nothing_waiting(spool)
 
     def shutdown(self, timeout_millis: float = 30000) -> None:
         """Stop: interrupt any backoff (the batch in flight is spooled), stop replaying, release connections.
@@ -234,6 +237,12 @@ class SessionExporter(SpanExporter):
         if self.spool is not None and self.spool.usable:
             _write_stats(self.spool, self.stats)
         _live.discard(self)
+
+
+def _nothing_waiting(spool: Spool) -> bool:
+    """No request queued, and none being sent by a drainer right now."""
+    status = spool.status()
+    return status.files == 0 and status.claimed == 0
 
 
 def _has_entries(spool: Spool) -> bool:

@@ -32,6 +32,8 @@ class Attempt:
     status: Optional[int] = None
     partial: Optional[tuple[int, int]] = None
     """``(stored, rejected)`` when the server reported a partial success."""
+    stale_connection: bool = False
+    """The connection broke before any answer, as a reused keep-alive socket does: worth one immediate retry."""
 
 
 @dataclass(frozen=True)

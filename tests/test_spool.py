@@ -1,0 +1,168 @@
+"""The durable spool on real files: atomic entries, claims, caps, quarantine, recovery, sharing."""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from spanhive import _spool_envelope_pb2
+from spanhive._spool import CLAIMED, QUARANTINE, Spool
+from spanhive._stats import Stats
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Spool:
+    return Spool(tmp_path / "spool", 10_000, Stats())
+
+
+def test_entries_round_trip_oldest_first(spool: Spool) -> None:
+    for i in range(3):
+        assert spool.put(f"body-{i}".encode(), "identity", events=i + 1)
+    status = spool.status()
+    assert (status.files, status.events) == (3, 6)
+    claims = [spool.claim() for _ in range(3)]
+    assert [c.entry.body for c in claims if c] == [b"body-0", b"body-1", b"body-2"]
+    assert spool.claim() is None  # all held
+    for claim in claims:
+        assert claim is not None
+        claim.done()
+    assert spool.status().files == 0
+    assert spool.stats.get("spooled") == 6
+
+
+def test_a_released_claim_comes_back_with_one_more_attempt(spool: Spool) -> None:
+    spool.put(b"x", "gzip", events=1)
+    claim = spool.claim()
+    assert claim is not None
+    claim.release()
+    again = spool.claim()
+    assert again is not None
+    assert (again.entry.attempts, again.entry.encoding, again.entry.body) == (1, "gzip", b"x")
+
+
+def test_the_cap_drops_oldest_and_counts(spool: Spool, caplog: pytest.LogCaptureFixture) -> None:
+    for i in range(12):
+        spool.put(bytes([i]) * 1500, "identity", events=10)
+    status = spool.status()
+    assert status.bytes <= 10_000
+    assert status.files < 12
+    assert spool.stats.get("dropped") == (12 - status.files) * 10
+    claim = spool.claim()
+    assert claim is not None
+    assert claim.entry.body[0] == 12 - status.files  # the oldest were the ones dropped
+    assert "over its cap" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data[: len(data) // 2], id="torn"),
+        pytest.param(lambda data: data[:-3] + b"zzz", id="altered"),
+        pytest.param(lambda data: b"\xff\xff\xff garbage", id="garbage"),
+    ],
+)
+def test_bad_files_are_quarantined_not_sent(spool: Spool, damage: object, caplog: pytest.LogCaptureFixture) -> None:
+    spool.put(b"good body " * 20, "identity", events=1)
+    (path,) = [p for p in spool.directory.iterdir() if p.suffix == ".req"]
+    path.write_bytes(damage(path.read_bytes()))  # type: ignore[operator]
+    spool.put(b"next", "identity", events=1)
+    claim = spool.claim()
+    assert claim is not None
+    assert claim.entry.body == b"next"
+    assert [p.name for p in (spool.directory / QUARANTINE).iterdir()] == [path.name]
+    assert "quarantined" in caplog.text
+
+
+def test_an_unusable_directory_means_no_spool_and_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    spool = Spool(blocker / "spool", 10_000, Stats())
+    assert spool.put(b"x", "identity", 1) is False
+    assert spool.put(b"y", "identity", 1) is False
+    assert spool.claim() is None
+    assert caplog.text.count("not usable") == 1
+
+
+def test_claims_of_dead_processes_are_recovered(spool: Spool) -> None:
+    spool.put(b"orphan", "identity", events=1)
+    (path,) = list(spool.directory.glob("*.req"))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
+    os.rename(path, path.with_name(path.name + CLAIMED + dead.stdout.strip()))
+    assert spool.claim() is None
+    assert spool.recover() == 1
+    claim = spool.claim()
+    assert claim is not None
+    assert claim.entry.body == b"orphan"
+
+
+def test_claims_of_live_processes_are_left_alone(spool: Spool) -> None:
+    spool.put(b"busy", "identity", events=1)
+    (path,) = list(spool.directory.glob("*.req"))
+    os.rename(path, path.with_name(f"{path.name}{CLAIMED}{os.getppid()}"))
+    assert spool.recover() == 0
+
+
+def test_stale_temporary_files_are_cleaned(spool: Spool) -> None:
+    spool.put(b"x", "identity", 1)
+    tmp = spool.directory / ".half-written.tmp"
+    tmp.write_bytes(b"partial")
+    old = time.time() - 3600
+    os.utime(tmp, (old, old))
+    spool.recover()
+    assert not tmp.exists()
+    assert spool.status().files == 1
+
+
+def test_purge_removes_queued_requests(spool: Spool) -> None:
+    for _ in range(4):
+        spool.put(b"x", "identity", 1)
+    assert spool.purge() == 4
+    assert spool.status().files == 0
+
+
+def test_two_processes_claim_disjoint_files(tmp_path: Path) -> None:
+    """Concurrent claimers sharing one directory never get the same file."""
+    spool = Spool(tmp_path / "shared", 10**9, Stats())
+    for i in range(200):
+        spool.put(f"{i}".encode(), "identity", 1)
+    script = (
+        "import sys; from pathlib import Path; from spanhive._spool import Spool; from spanhive._stats import Stats\n"
+        "s = Spool(Path(sys.argv[1]), 10**9, Stats())\n"
+        "got = []\n"
+        "while (c := s.claim()) is not None:\n"
+        "    got.append(c.entry.body.decode()); c.done()\n"
+        "print(' '.join(got))\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(spool.directory)], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=60)[0].split() for p in procs]
+    taken = outputs[0] + outputs[1]
+    assert sorted(taken, key=int) == [str(i) for i in range(200)]  # each exactly once
+    assert all(outputs)  # both took part
+
+
+def test_the_generated_envelope_module_matches_the_proto(tmp_path: Path) -> None:
+    """``_spool_envelope_pb2.py`` is what protoc makes of ``_spool_envelope.proto`` today."""
+    src = ROOT / "src"
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", "-I", str(src), f"--python_out={tmp_path}",
+         str(src / "spanhive" / "_spool_envelope.proto")],
+        check=True,
+    )  # fmt: skip
+    fresh = (tmp_path / "spanhive" / "_spool_envelope_pb2.py").read_text()
+    serialized = re.search(r"AddSerializedFile\((b'.*?')\)", fresh, re.S)
+    assert serialized is not None
+    assert ast.literal_eval(serialized.group(1)) == _spool_envelope_pb2.DESCRIPTOR.serialized_pb
