@@ -87,20 +87,25 @@ def test_refused_connections_then_recovery(recorded: Recorded, tmp_path: Path) -
 
 
 def test_the_app_thread_is_not_blocked_during_an_outage(tmp_path: Path) -> None:
-    """With the batch processor, ending a span costs the same whether the backend is up or down."""
+    """With the batch processor, the app thread never waits on the network: during an outage whose every export
+    runs to its 1 s deadline, ending a span still takes microseconds (the worst case is a GIL switch or a GC
+    pause, never the deadline)."""
     with CaptureServer() as server:
         server.fail_with = 503
         provider = TracerProvider()
         provider.add_span_processor(BatchSpanProcessor(exporter_for(server.url, tmp_path), schedule_delay_millis=50))
         tracer = provider.get_tracer("t")
-        worst = 0.0
+        latencies = []
         for i in range(3000):
             started = time.perf_counter()
             with tracer.start_as_current_span(f"request-{i}"):
                 pass
-            worst = max(worst, time.perf_counter() - started)
+            latencies.append(time.perf_counter() - started)
         provider.shutdown()
-    assert worst < 0.05  # milliseconds at most; never the export deadline
+        assert len(server.requests) >= 1  # the outage was real: exports were attempted and failed
+    latencies.sort()
+    assert latencies[len(latencies) * 99 // 100] < 0.005
+    assert latencies[-1] < 0.5
 
 
 def test_retry_after_on_429_pauses_every_batch(recorded: Recorded, tmp_path: Path) -> None:

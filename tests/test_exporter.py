@@ -160,7 +160,8 @@ def test_shutdown_interrupts_backoff_and_is_idempotent(recorded: Recorded) -> No
         assert results == [SpanExportResult.FAILURE]
         assert elapsed < 2
         assert len(server.requests) == 1
-        assert exporter.export(spans) is SpanExportResult.FAILURE  # after shutdown: refused, not raised
+        assert exporter.export(spans) is SpanExportResult.FAILURE  # after shutdown: spooled, never sent
+        assert len(server.requests) == 1
 
 
 def test_callers_can_bring_their_own_requests_session(recorded: Recorded, capture: CaptureServer) -> None:

@@ -260,6 +260,12 @@ class Delivery:
         self._not_delivered(outcome, wire, events)
         return False
 
+    def keep(self, body: dict[str, Any], payload: bytes, why: str) -> None:
+        """Spool a body without trying to send it (after shutdown)."""
+        wire = compress(payload) if self.sink.encoding == "gzip" else payload
+        outcome = Outcome(False, 0, Attempt(Verdict.RETRY, why), "shutdown")
+        self._not_delivered(outcome, wire, event_count(body))
+
     def _send_all(self, bodies: tuple[dict[str, Any], dict[str, Any]], deadline: float) -> bool:
         results = [self.send(part, to_json(part), deadline) for part in bodies]  # every part, even after a failure
         return all(results)

@@ -147,9 +147,6 @@ class SessionExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Map, group and deliver ``spans`` within the export deadline; what fails is spooled. Never raises."""
-        if self._is_shutdown:
-            limited.log(logging.WARNING, "after-shutdown", "spanhive: export called after shutdown; dropped")
-            return SpanExportResult.FAILURE
         if self._pid != os.getpid():  # a fork the at-fork hook did not see (uWSGI, some Celery pools)
             self._after_fork()
         delivery = self._delivery
@@ -166,6 +163,9 @@ class SessionExporter(SpanExporter):
             batch = encode_batch(groups, self.settings.mask)
             self.stats.add("redacted", batch.redacted)
             self._announce()
+            if self._is_shutdown:  # a batch processor still flushing after we stopped: keep it, send nothing
+                delivery.keep(batch.body, batch.payload, "exporter shut down")
+                return SpanExportResult.FAILURE
             delivered = delivery.send(batch.body, batch.payload, deadline)
         except Exception:  # noqa: BLE001 - the exporter must never raise into the SDK or the app
             logger.exception("spanhive: unexpected error while exporting %d spans", len(spans))

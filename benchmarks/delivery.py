@@ -1,0 +1,97 @@
+"""Delivery under an outage: spool replay rate, shutdown time with a dead backend, memory over 200k spans.
+
+    python -m benchmarks.delivery
+
+1. *Replay*: batches of the ``small`` workload are exported into a dead endpoint (all spooled), then
+   ``spanhive spool replay`` sends them to a loopback sink; events per second, wall clock.
+2. *Shutdown*: a ``BatchSpanProcessor`` holding spans, the backend answering 503, ``provider.shutdown()``
+   with ``timeout_millis=2000``: how long it takes, and what is left in the spool.
+3. *Memory*: 200k spans exported into a dead backend with a 50 MiB spool cap, peak RSS at 50k and 200k.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+import spanhive
+from benchmarks.sink import Sink
+from benchmarks.workloads import small
+from tests.capture import closed_port_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def replay_rate(workdir: Path) -> dict[str, float]:
+    spool = workdir / "spool"
+    spans = small(12_000)
+    exporter = spanhive.SessionExporter(endpoint=closed_port_url(), api_key="k", spool_dir=spool, timeout_s=0.05)
+    for i in range(0, len(spans), 512):
+        exporter.export(spans[i : i + 512])
+    exporter.shutdown()
+    with Sink() as sink:
+        env = {**os.environ, "SPANHIVE_SPOOL_DIR": str(spool), "SPANHIVE_ENDPOINT": sink.url, "SPANHIVE_API_KEY": "k"}
+        started = time.monotonic()
+        out = subprocess.run(
+            [sys.executable, "-m", "spanhive", "spool", "replay"], env=env, capture_output=True, text=True, check=True
+        ).stdout
+        elapsed = time.monotonic() - started
+        received = sink.stats()["events"]
+    print(out.strip().splitlines()[-1])
+    return {"events": received, "seconds": elapsed, "events_per_s": received / elapsed}
+
+
+def shutdown_time(workdir: Path) -> dict[str, float]:
+    with Sink(status=503) as sink:
+        exporter = spanhive.SessionExporter(
+            endpoint=sink.url, api_key="k", spool_dir=workdir / "spool-shutdown", timeout_s=30
+        )
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+        tracer = provider.get_tracer("t")
+        for i in range(2000):
+            with tracer.start_as_current_span(f"work-{i}"):
+                pass
+        started = time.monotonic()
+        threading.Timer(0.5, lambda: exporter.shutdown(timeout_millis=2000)).start()
+        provider.shutdown()
+        elapsed = time.monotonic() - started
+    assert exporter.spool is not None
+    left = exporter.spool.status().events
+    return {"seconds": elapsed, "events_left_in_spool": left}
+
+
+def memory(workdir: Path) -> dict[str, object]:
+    script = (ROOT / "tests" / "test_processes.py").read_text().split('MEMORY = """', 1)[1].split('"""', 1)[0]
+    path = workdir / "load.py"
+    path.write_text(script)
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, str(path), closed_port_url(), str(workdir / "spool-memory")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    report: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    report["seconds"] = time.monotonic() - started
+    return report
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        results = {"replay": replay_rate(workdir), "shutdown": shutdown_time(workdir), "memory": memory(workdir)}
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
