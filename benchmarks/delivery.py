@@ -24,9 +24,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 import spanhive
-from benchmarks.sink import Sink
+from benchmarks.sink import Sink, closed_port_url
 from benchmarks.workloads import small
-from tests.capture import closed_port_url
 
 ROOT = Path(__file__).resolve().parent.parent
 

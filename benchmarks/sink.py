@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -99,6 +100,14 @@ class Sink:
 
     def reset(self) -> None:
         requests.delete(self.url + "/stats", timeout=10)
+
+
+def closed_port_url() -> str:
+    """A loopback URL nothing listens on: a dead backend (connections refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 def ceiling(body: bytes, seconds: float = 3.0) -> dict[str, float]:
