@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -10,15 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import spanhive
 from spanhive import _ids
 from spanhive._spool import Spool
 from spanhive._stats import Stats
-from tests.capture import CaptureServer, free_port
+from tests.capture import CaptureServer, closed_port_url, free_port
 
 Recorded = tuple[TracerProvider, InMemorySpanExporter]
 
@@ -239,3 +244,62 @@ def test_flush_reports_real_delivery(recorded: Recorded, tmp_path: Path) -> None
         server.fail_with = None
         assert spanhive.flush(timeout_s=10) is True
         assert sorted(server.delivered_event_ids()) == sorted(span_ids(spans))
+
+
+def test_two_processes_replaying_one_spool_send_each_event_once(recorded: Recorded, tmp_path: Path) -> None:
+    """``spanhive spool replay`` twice at once on the same directory: every event arrives exactly once."""
+    spool_dir = tmp_path / "spool"
+    spans = spans_of(recorded, traces=60, children=1)
+    exporter = exporter_for(closed_port_url(), tmp_path, timeout_s=0.05)
+    for i in range(0, len(spans), 2):
+        exporter.export(spans[i : i + 2])
+    exporter.shutdown()
+    with CaptureServer() as server:
+        env = {**os.environ, "SPANHIVE_SPOOL_DIR": str(spool_dir), "SPANHIVE_ENDPOINT": server.url}
+        env["SPANHIVE_API_KEY"] = "k"
+        replays = [
+            subprocess.Popen([sys.executable, "-m", "spanhive", "spool", "replay"], env=env, stdout=subprocess.PIPE)
+            for _ in range(2)
+        ]
+        for process in replays:
+            process.communicate(timeout=60)
+        delivered = server.delivered_event_ids()
+    assert len(delivered) == len(set(delivered)) == len(spans)
+    assert set(delivered) == span_ids(spans)
+
+
+def test_our_own_http_calls_are_never_traced(tmp_path: Path) -> None:
+    """With the ``requests`` instrumentation active, exporting makes no span of its own POSTs."""
+    instrumentor = RequestsInstrumentor()
+    provider = TracerProvider()
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with CaptureServer([503]) as server:
+        provider.add_span_processor(SimpleSpanProcessor(exporter_for(server.url, tmp_path, timeout_s=5)))
+        instrumentor.instrument(tracer_provider=provider)
+        try:
+            with provider.get_tracer("t").start_as_current_span("app-work"):
+                pass
+            requests.get(server.url + "/", timeout=5)  # the application's own call *is* traced
+        finally:
+            instrumentor.uninstrument()
+        assert [r.status for r in server.requests][:2] == [503, 200]  # exports really went over HTTP, retried
+    names = [span.name for span in memory.get_finished_spans()]
+    assert names.count("POST") == 0
+    assert "GET" in names
+
+
+def test_log_level_prints_to_stderr_when_logging_is_not_configured(tmp_path: Path) -> None:
+    code = "import spanhive, logging; spanhive.SessionExporter(); logging.getLogger('spanhive').info('hello')"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SPANHIVE_", "HH_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "SPANHIVE_LOG_LEVEL": "info"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert "spanhive INFO hello" in result.stderr
+    quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert "hello" not in quiet.stderr

@@ -82,14 +82,26 @@ def test_bad_files_are_quarantined_not_sent(spool: Spool, damage: object, caplog
     assert "quarantined" in caplog.text
 
 
-def test_an_unusable_directory_means_no_spool_and_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unusable_directory_degrades_to_memory_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    spool = Spool(blocker / "spool", 10_000, Stats())
-    assert spool.put(b"x", "identity", 1) is False
-    assert spool.put(b"y", "identity", 1) is False
-    assert spool.claim() is None
-    assert caplog.text.count("not usable") == 1
+    spool = Spool(blocker / "spool", 2_500, Stats())
+    for i in range(3):
+        assert spool.put(bytes([i]) * 1000, "identity", 1) is True
+    assert caplog.text.count("kept in memory only") == 1
+    assert spool.status().files == 2  # the byte cap holds in memory too: the oldest went
+    assert spool.stats.get("dropped") == 1
+    claim = spool.claim()
+    assert claim is not None
+    assert claim.entry.body[0] == 1
+    claim.release()
+    again = spool.claim()
+    assert again is not None
+    assert (again.entry.body[0], again.entry.attempts) == (1, 1)  # back at the front, one attempt more
+    again.done()
+    assert spool.status().files == 1
 
 
 def test_claims_of_dead_processes_are_recovered(spool: Spool) -> None:

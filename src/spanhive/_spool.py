@@ -15,11 +15,13 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 import time
 import zlib
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from spanhive._log import limited, logger
 from spanhive._spool_envelope_pb2 import SpoolEntry
@@ -47,33 +49,33 @@ class SpoolStatus:
 class Claim:
     """A spooled request this process holds; finish with :meth:`done` or :meth:`release`."""
 
-    def __init__(self, spool: Spool, path: Path, original: str, entry: SpoolEntry) -> None:
-        self.spool = spool
-        self.path = path
-        self.original = original
+    def __init__(self, entry: SpoolEntry, done: Callable[[], None], release: Callable[[SpoolEntry], None]) -> None:
         self.entry = entry
+        self._done = done
+        self._release = release
 
     def done(self) -> None:
-        """Delivered (or given up on): the file goes away."""
-        self.path.unlink(missing_ok=True)
+        """Delivered (or given up on): it leaves the spool."""
+        self._done()
 
     def release(self) -> None:
         """Not delivered this time: back into the spool, one attempt more, same place in the queue."""
         self.entry.attempts += 1
-        try:
-            self.spool._write_file(self.spool.directory / self.original, self.entry)
-        finally:
-            self.path.unlink(missing_ok=True)
+        self._release(self.entry)
 
 
 class Spool:
-    """A spool directory, created on first use; if it cannot be used the spool is off (one warning)."""
+    """A spool directory, created on first use. If it cannot be used, requests are kept in a bounded
+    in-memory queue instead (one warning): they survive an outage, though not a restart."""
 
     def __init__(self, directory: Path, max_bytes: int, stats: Stats) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
         self.stats = stats
         self._usable: Optional[bool] = None
+        self._memory: deque[SpoolEntry] = deque()
+        self._memory_bytes = 0
+        self._memory_lock = threading.Lock()
 
     # --- set-up -----------------------------------------------------------------------------------------
 
@@ -88,10 +90,11 @@ class Spool:
                 self._usable = True
             except OSError as exc:
                 logger.warning(
-                    "spanhive: spool directory %s is not usable (%s); undelivered batches will be dropped, "
-                    "not kept (set SPANHIVE_SPOOL_DIR)",
+                    "spanhive: spool directory %s is not usable (%s); undelivered batches are kept in memory "
+                    "only, up to %d bytes, and lost on exit (set SPANHIVE_SPOOL_DIR)",
                     self.directory,
                     exc.strerror or exc,
+                    self.max_bytes,
                 )
                 self._usable = False
         return self._usable
@@ -99,9 +102,7 @@ class Spool:
     # --- writing ----------------------------------------------------------------------------------------
 
     def put(self, body: bytes, encoding: str, events: int, path: str = "/events/batch") -> bool:
-        """Keep one undelivered request; ``False`` if the spool is off or the write failed."""
-        if not self.usable:
-            return False
+        """Keep one undelivered request; ``False`` only if it could be kept nowhere."""
         created = time.time_ns()
         entry = SpoolEntry(
             format_version=FORMAT_VERSION,
@@ -113,6 +114,10 @@ class Spool:
             body_crc32=zlib.crc32(body),
             event_count=events,
         )
+        if not self.usable:
+            self._put_in_memory(entry)
+            self.stats.add("spooled", events)
+            return True
         name = f"{created:020d}-{os.getpid()}-{secrets.token_hex(4)}-{events}{SUFFIX}"
         try:
             self._write_file(self.directory / name, entry)
@@ -122,6 +127,30 @@ class Spool:
         self.stats.add("spooled", events)
         self._enforce_cap()
         return True
+
+    def _put_in_memory(self, entry: SpoolEntry, front: bool = False) -> None:
+        dropped = 0
+        with self._memory_lock:
+            if front:
+                self._memory.appendleft(entry)
+            else:
+                self._memory.append(entry)
+            self._memory_bytes += len(entry.body)
+            while self._memory_bytes > self.max_bytes and len(self._memory) > 1:
+                oldest = self._memory.popleft()
+                self._memory_bytes -= len(oldest.body)
+                dropped += oldest.event_count
+        if dropped:
+            self.stats.add("dropped", dropped)
+            limited.log(logging.WARNING, "spool-cap", "spanhive: in-memory spool full; dropped %d events", dropped)
+
+    def _claim_from_memory(self) -> Optional[Claim]:
+        with self._memory_lock:
+            if not self._memory:
+                return None
+            entry = self._memory.popleft()
+            self._memory_bytes -= len(entry.body)
+        return Claim(entry, lambda: None, lambda again: self._put_in_memory(again, front=True))
 
     def _write_file(self, final: Path, entry: SpoolEntry) -> None:
         tmp = final.with_name(f".{final.name}.{os.getpid()}{TMP_SUFFIX}")
@@ -184,7 +213,7 @@ class Spool:
     def claim(self) -> Optional[Claim]:
         """Take the oldest request no other process holds; ``None`` when there is none."""
         if not self.usable:
-            return None
+            return self._claim_from_memory()
         for path, _ in self._entries():
             held = path.with_name(f"{path.name}{CLAIMED}{os.getpid()}")
             try:
@@ -194,8 +223,17 @@ class Spool:
             entry = self._read(held)
             if entry is None:
                 continue
-            return Claim(self, held, path.name, entry)
+            return Claim(entry, _deleter(held), self._releaser(held, path))
         return None
+
+    def _releaser(self, held: Path, original: Path) -> Callable[[SpoolEntry], None]:
+        def release(entry: SpoolEntry) -> None:
+            try:
+                self._write_file(original, entry)
+            finally:
+                held.unlink(missing_ok=True)
+
+        return release
 
     def _read(self, path: Path) -> Optional[SpoolEntry]:
         try:
@@ -255,6 +293,17 @@ class Spool:
         return recovered
 
     def status(self) -> SpoolStatus:
+        if self._usable is False:
+            with self._memory_lock:
+                entries = list(self._memory)
+            return SpoolStatus(
+                files=len(entries),
+                bytes=sum(len(e.body) for e in entries),
+                events=sum(e.event_count for e in entries),
+                oldest_created_s=entries[0].created_unix_nanos / 1e9 if entries else None,
+                claimed=0,
+                quarantined=0,
+            )
         files = self._entries() if self.directory.is_dir() else []
         claimed = quarantined = 0
         if self.directory.is_dir():
@@ -273,7 +322,10 @@ class Spool:
 
     def purge(self) -> int:
         """Delete every queued request (not ones another process is sending); returns how many."""
-        removed = 0
+        with self._memory_lock:
+            removed = len(self._memory)
+            self._memory.clear()
+            self._memory_bytes = 0
         for path, _ in self._entries():
             try:
                 path.unlink()
@@ -281,6 +333,13 @@ class Spool:
             except FileNotFoundError:
                 continue
         return removed
+
+
+def _deleter(path: Path) -> Callable[[], None]:
+    def delete() -> None:
+        path.unlink(missing_ok=True)
+
+    return delete
 
 
 def _events_in(name: str) -> int:
