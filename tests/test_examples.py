@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from spanhive.store import Store
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,3 +42,37 @@ def test_quickstart_lands_in_the_embedded_store_and_the_cli_reads_it(tmp_path: P
     ).stdout
     assert "send_followup_email" in shown
     assert "ERROR: ConnectionError" in shown
+
+
+def test_configure_sessions_example(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "configure_sessions.py")],
+        env=clean_env(tmp_path), check=True, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+    session_id = re.search(r"session ([0-9a-f-]{36}) delivered: True", out)
+    assert session_id is not None
+    stored = Store(tmp_path / "data" / "spanhive" / "spanhive.db", readonly=True).get_session(session_id.group(1))
+    assert stored is not None
+    assert (stored["session_name"], stored["event_count"]) == ("hotel booking", 5)
+    assert (stored["user_properties"], stored["feedback"]) == ({"user_id": "guest-7"}, {"rating": 5})
+    assert stored["metadata"]["channel"] == "web"
+    assert len({e["metadata"]["trace_id"] for e in stored["events"]}) == 3  # three traces, one session
+    assert "Name     hotel booking" in out  # the CLI's view, printed by the example
+
+
+def test_zero_code_example(tmp_path: Path) -> None:
+    env = clean_env(tmp_path)
+    db = tmp_path / "zero.db"
+    env.update(OTEL_TRACES_EXPORTER="spanhive", OTEL_SERVICE_NAME="zero-code-demo", SPANHIVE_ENDPOINT=f"sqlite:///{db}")
+    instrument = Path(sys.executable).parent / "opentelemetry-instrument"
+    out = subprocess.run(
+        [str(instrument), sys.executable, str(ROOT / "examples" / "zero_code.py")],
+        env=env, check=True, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert "report built" in out
+    (session,) = Store(db, readonly=True).list_sessions()
+    assert (session["session_name"], session["project"], session["event_count"]) == (
+        "nightly report",
+        "zero-code-demo",
+        3,
+    )

@@ -22,6 +22,7 @@ from spanhive._records import Event
 from spanhive.mapping import (
     _types,
     _usage,
+    enrichment,
     genai,
     generic,
     honeyhive,
@@ -50,6 +51,7 @@ SESSION_ID_KEYS = (
 """Where a span names its session, most specific first (HoneyHive's own resolution order leads)."""
 
 SESSION_NAME_KEYS = (
+    "spanhive.session.name",
     *honeyhive.SESSION_NAME_KEYS,
     "langfuse.trace.name",
     "traceloop.workflow.name",
@@ -68,6 +70,7 @@ USER_ID_KEYS = (
 )
 
 CONVENTIONS = (
+    enrichment.apply,
     honeyhive.apply,
     _usage.apply,
     genai.apply,
@@ -97,7 +100,7 @@ CONVENTION_HEADS = frozenset(
         "honeyhive_project", "honeyhive_source", "honeyhive_user_id",
         "gen_ai", "llm", "openinference", "input", "output", "retrieval", "reranker", "embedding", "tool",
         "metadata", "tag", "annotations", "evaluations", "session", "user", "error", "traceloop", "langfuse",
-        "langsmith", "logfire",
+        "langsmith", "logfire", "spanhive",
     }
 )  # fmt: skip
 """First segments of every attribute a rule reads; a span with none of them takes the short path."""

@@ -1,0 +1,275 @@
+"""Sessions from context: ``session()`` puts a session into OpenTelemetry baggage, ``SessionSpanProcessor``
+stamps it onto every span started inside, and ``enrich_span`` / ``enrich_session`` attach what becomes known
+later.
+
+Baggage is what the standard W3C propagators carry between services, so a downstream service with the
+processor joins the same session. Spans are stamped with HoneyHive's own attribute names
+(``honeyhive.session_id``, ``honeyhive_user_properties.*``), so they stay readable by HoneyHive's OTLP
+ingestion too; session-level values use the ``spanhive.session.*`` family (one JSON attribute per field),
+which the exporter folds into the SessionProperties record.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Optional
+
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+_logger = logging.getLogger(__name__)
+
+BAGGAGE_SESSION_ID = "spanhive.session_id"
+BAGGAGE_SESSION_NAME = "spanhive.session_name"
+BAGGAGE_USER_PROPERTIES = "spanhive.user_properties"
+SESSION_PREFIX = "spanhive.session."
+SESSION_FIELDS = ("inputs", "outputs", "config", "metadata", "metrics", "feedback", "user_properties")
+"""Session-level fields ``enrich_session`` can set, each stored as ``spanhive.session.<field>`` (JSON)."""
+SPAN_BUCKETS = ("inputs", "outputs", "config", "metadata", "metrics", "feedback", "user_properties")
+
+_pending: contextvars.ContextVar[Optional[_Pending]] = contextvars.ContextVar("spanhive_session_pending", default=None)
+_local_roots: dict[int, Span] = {}
+"""The recording top span of each trace in this process (kept by ``SessionSpanProcessor``): session-level values
+set from anywhere in the trace are written there, so they travel with the trace's last batch."""
+
+
+class _Pending:
+    """Session-level values from ``session(...)`` still to be stamped on the session's first span here."""
+
+    __slots__ = ("attributes", "done")
+
+    def __init__(self, attributes: dict[str, str]) -> None:
+        self.attributes = attributes
+        self.done = False
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+class session:
+    """Run a block as one session: every span started inside (in any trace, any task, and in other services
+    reached with the W3C propagators) joins it. Nested sessions: the inner one wins inside its block.
+
+    Works with ``with`` and ``async with``. Threads you start inside the block inherit it when they run in a
+    copied context (``contextvars.copy_context().run``) or with OpenTelemetry's threading instrumentation.
+    """
+
+    def __init__(
+        self,
+        name: Optional[str] = None,
+        session_id: Optional[str] = None,
+        user_properties: Optional[Mapping[str, Any]] = None,
+        metadata: Optional[Mapping[str, Any]] = None,
+        inputs: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        self.session_id = session_id or str(uuid.uuid4())
+        self.name = name
+        self.user_properties = dict(user_properties or {})
+        self.metadata = dict(metadata or {})
+        self.inputs = dict(inputs or {})
+        self._tokens: list[Any] = []
+
+    def __enter__(self) -> session:
+        ctx = baggage.set_baggage(BAGGAGE_SESSION_ID, self.session_id)
+        if self.name:
+            ctx = baggage.set_baggage(BAGGAGE_SESSION_NAME, self.name, ctx)
+        else:  # an outer session's name must not leak into this one
+            ctx = baggage.remove_baggage(BAGGAGE_SESSION_NAME, ctx)
+        if self.user_properties:
+            ctx = baggage.set_baggage(BAGGAGE_USER_PROPERTIES, _json(self.user_properties), ctx)
+        else:
+            ctx = baggage.remove_baggage(BAGGAGE_USER_PROPERTIES, ctx)
+        stamped = {SESSION_PREFIX + f: _json(v) for f, v in (("metadata", self.metadata), ("inputs", self.inputs)) if v}
+        self._tokens.append((otel_context.attach(ctx), _pending.set(_Pending(stamped) if stamped else None)))
+        return self
+
+    def __exit__(
+        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
+        context_token, pending_token = self._tokens.pop()
+        _pending.reset(pending_token)
+        otel_context.detach(context_token)
+
+    async def __aenter__(self) -> session:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+class SessionSpanProcessor(SpanProcessor):
+    """Stamps the session found in baggage onto every span as it starts (on the application thread, so it is
+    kept to a few dictionary lookups)."""
+
+    def __init__(self) -> None:
+        self._user_cache: dict[str, dict[str, Any]] = {}
+
+    def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
+        parent = span.parent
+        if parent is None or parent.is_remote:
+            context = span.context
+            if context is not None:
+                _local_roots[context.trace_id] = span
+        entries = baggage.get_all(parent_context)
+        session_id = entries.get(BAGGAGE_SESSION_ID)
+        if not session_id:
+            return
+        attributes: dict[str, Any] = {"honeyhive.session_id": str(session_id)}
+        name = entries.get(BAGGAGE_SESSION_NAME)
+        if name:
+            attributes["honeyhive.session_name"] = str(name)
+        raw_users = entries.get(BAGGAGE_USER_PROPERTIES)
+        if raw_users:
+            attributes.update(self._user_attributes(str(raw_users)))
+        pending = _pending.get()
+        if pending is not None and not pending.done:
+            pending.done = True
+            attributes.update(pending.attributes)
+        span.set_attributes(attributes)
+
+    def _user_attributes(self, raw: str) -> dict[str, Any]:
+        cached = self._user_cache.get(raw)
+        if cached is None:
+            try:
+                values = json.loads(raw)
+            except ValueError:
+                values = {}
+            cached = flatten("honeyhive_user_properties", values) if isinstance(values, dict) else {}
+            if len(self._user_cache) > 1024:
+                self._user_cache.clear()
+            self._user_cache[raw] = cached
+        return cached
+
+    def on_end(self, span: ReadableSpan) -> None:
+        context = span.context
+        if context is not None and _local_roots.get(context.trace_id) is span:
+            del _local_roots[context.trace_id]
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+# --- enrichment -----------------------------------------------------------------------------------------
+
+
+def flatten(prefix: str, value: Any) -> dict[str, Any]:
+    """HoneyHive's flattening: dicts into ``prefix.key``, lists into ``prefix.0``…; ``None`` skipped; anything
+    that is not a primitive becomes JSON (or its ``str`` when not JSON-able)."""
+    out: dict[str, Any] = {}
+    stack: list[tuple[str, Any, int]] = [(prefix, value, 0)]
+    while stack:
+        key, item, depth = stack.pop()
+        if item is None:
+            continue
+        if isinstance(item, (str, bool, int, float)):
+            out[key] = item
+        elif isinstance(item, Mapping) and depth < 32:
+            stack.extend((f"{key}.{k}", v, depth + 1) for k, v in item.items())
+        elif isinstance(item, (list, tuple)) and depth < 32:
+            stack.extend((f"{key}.{i}", v, depth + 1) for i, v in enumerate(item))
+        else:
+            out[key] = _json(item)
+    return out
+
+
+def _current_span(what: str) -> Optional[trace.Span]:
+    span = trace.get_current_span()
+    if not span.is_recording():
+        _logger.debug("spanhive: %s called with no recording span; nothing set", what)
+        return None
+    return span
+
+
+def enrich_span(
+    *,
+    inputs: Optional[Mapping[str, Any]] = None,
+    outputs: Optional[Mapping[str, Any]] = None,
+    config: Optional[Mapping[str, Any]] = None,
+    metadata: Optional[Mapping[str, Any]] = None,
+    metrics: Optional[Mapping[str, Any]] = None,
+    feedback: Optional[Mapping[str, Any]] = None,
+    user_properties: Optional[Mapping[str, Any]] = None,
+    error: Optional[str] = None,
+    event_type: Optional[str] = None,
+    event_name: Optional[str] = None,
+) -> None:
+    """Set record fields on the current span, with HoneyHive's attribute names (``honeyhive_inputs.*``…).
+
+    Values that are not JSON-able are stored as their ``str``; nothing here raises. With no recording span,
+    it does nothing (and says so at debug level).
+    """
+    span = _current_span("enrich_span")
+    if span is None:
+        return
+    attributes: dict[str, Any] = {}
+    buckets = zip(SPAN_BUCKETS, (inputs, outputs, config, metadata, metrics, feedback, user_properties))
+    for bucket, values in buckets:
+        if values:
+            attributes.update(flatten("honeyhive_" + bucket, dict(values)))
+    for key, value in (
+        ("honeyhive_error", error),
+        ("honeyhive_event_type", event_type),
+        ("honeyhive_event_name", event_name),
+    ):
+        if value is not None:
+            attributes[key] = str(value)
+    try:
+        span.set_attributes(attributes)
+    except Exception:
+        _logger.debug("spanhive: enrich_span could not set attributes", exc_info=True)
+
+
+def enrich_session(
+    *,
+    name: Optional[str] = None,
+    inputs: Optional[Mapping[str, Any]] = None,
+    outputs: Optional[Mapping[str, Any]] = None,
+    config: Optional[Mapping[str, Any]] = None,
+    metadata: Optional[Mapping[str, Any]] = None,
+    metrics: Optional[Mapping[str, Any]] = None,
+    feedback: Optional[Mapping[str, Any]] = None,
+    user_properties: Optional[Mapping[str, Any]] = None,
+) -> None:
+    """Set session-level fields from wherever the code is: stored on the current span as
+    ``spanhive.session.<field>`` (JSON), folded by the exporter into the session's SessionProperties.
+    Calling it again merges into what was set before on the same span."""
+    span = _current_span("enrich_session")
+    if span is None:
+        return
+    root = _local_roots.get(span.get_span_context().trace_id)
+    if root is not None and root.is_recording():
+        span = root
+    current: Mapping[str, Any] = getattr(span, "attributes", None) or {}
+    attributes: dict[str, Any] = {}
+    fields = zip(SESSION_FIELDS, (inputs, outputs, config, metadata, metrics, feedback, user_properties))
+    for field, values in fields:
+        if not values:
+            continue
+        key = SESSION_PREFIX + field
+        merged: dict[str, Any] = {}
+        try:
+            earlier = json.loads(current.get(key) or "{}")
+            merged.update(earlier if isinstance(earlier, dict) else {})
+        except ValueError:
+            pass
+        merged.update(values)
+        attributes[key] = _json(merged)
+    if name:
+        attributes[SESSION_PREFIX + "name"] = str(name)
+    try:
+        span.set_attributes(attributes)
+    except Exception:
+        _logger.debug("spanhive: enrich_session could not set attributes", exc_info=True)
