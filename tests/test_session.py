@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import spanhive
 from spanhive._configure import _processors
-from spanhive._session import SessionSpanProcessor
+from spanhive._session import SessionSpanProcessor, _local_roots
 from spanhive.store import Store
 from tests.capture import CaptureServer
 
@@ -283,3 +283,15 @@ def test_spans_outside_any_session_are_left_alone(provider: TracerProvider, capt
         pass
     (event,) = span_events(capture)
     assert "honeyhive.session_id" not in json.dumps(event)
+
+
+def test_the_processor_forgets_traces_once_their_root_ends() -> None:
+    """No span outlives its trace in the processor's bookkeeping (a leak would keep every span alive)."""
+    provider = TracerProvider()
+    provider.add_span_processor(SessionSpanProcessor())
+    tracer = provider.get_tracer("t")
+    before = len(_local_roots)
+    for _ in range(100):
+        with tracer.start_as_current_span("root"), tracer.start_as_current_span("child"):
+            pass
+    assert len(_local_roots) == before

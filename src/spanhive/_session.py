@@ -4,9 +4,9 @@ later.
 
 Baggage is what the standard W3C propagators carry between services, so a downstream service with the
 processor joins the same session. Spans are stamped with HoneyHive's own attribute names
-(``honeyhive.session_id``, ``honeyhive_user_properties.*``), so they stay readable by HoneyHive's OTLP
-ingestion too; session-level values use the ``spanhive.session.*`` family (one JSON attribute per field),
-which the exporter folds into the SessionProperties record.
+(``honeyhive.session_id``, ``honeyhive.session_name``, ``honeyhive_user_properties``), so they stay readable
+by HoneyHive's OTLP ingestion too; session-level values use the ``spanhive.session.*`` family (one JSON
+attribute per field), which the exporter folds into the SessionProperties record.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import contextvars
 import json
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Optional
@@ -35,7 +36,8 @@ SESSION_FIELDS = ("inputs", "outputs", "config", "metadata", "metrics", "feedbac
 SPAN_BUCKETS = ("inputs", "outputs", "config", "metadata", "metrics", "feedback", "user_properties")
 
 _pending: contextvars.ContextVar[Optional[_Pending]] = contextvars.ContextVar("spanhive_session_pending", default=None)
-_local_roots: dict[int, Span] = {}
+_local_roots: OrderedDict[int, Span] = OrderedDict()
+_MAX_LOCAL_ROOTS = 10_000  # traces open at once in one process
 """The recording top span of each trace in this process (kept by ``SessionSpanProcessor``): session-level values
 set from anywhere in the trace are written there, so they travel with the trace's last batch."""
 
@@ -112,54 +114,74 @@ class SessionSpanProcessor(SpanProcessor):
     kept to a few dictionary lookups)."""
 
     def __init__(self) -> None:
-        self._user_cache: dict[str, dict[str, Any]] = {}
+        self._stamps: dict[tuple[str, Any, Any], dict[str, Any]] = {}
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
-        parent = span.parent
-        if parent is None or parent.is_remote:
-            context = span.context
-            if context is not None:
-                _local_roots[context.trace_id] = span
         entries = baggage.get_all(parent_context)
         session_id = entries.get(BAGGAGE_SESSION_ID)
         if not session_id:
-            return
-        attributes: dict[str, Any] = {"honeyhive.session_id": str(session_id)}
-        name = entries.get(BAGGAGE_SESSION_NAME)
-        if name:
-            attributes["honeyhive.session_name"] = str(name)
-        raw_users = entries.get(BAGGAGE_USER_PROPERTIES)
-        if raw_users:
-            attributes.update(self._user_attributes(str(raw_users)))
+            return  # outside any session: one lookup, nothing written
+        key = (str(session_id), entries.get(BAGGAGE_SESSION_NAME), entries.get(BAGGAGE_USER_PROPERTIES))
+        stamp = self._stamps.get(key)
+        if stamp is None:
+            stamp = self._stamp(*key)
         pending = _pending.get()
         if pending is not None and not pending.done:
             pending.done = True
-            attributes.update(pending.attributes)
-        span.set_attributes(attributes)
+            stamp = {**stamp, **pending.attributes}
+        _stamp_onto(span, stamp)
+        parent = span.parent
+        if parent is None or parent.is_remote:  # a trace's top span here: enrich_session writes to it
+            if len(_local_roots) >= _MAX_LOCAL_ROOTS:  # spans that never end must not pile up
+                _local_roots.popitem(last=False)
+            _local_roots[span.get_span_context().trace_id] = span
 
-    def _user_attributes(self, raw: str) -> dict[str, Any]:
-        cached = self._user_cache.get(raw)
-        if cached is None:
-            try:
-                values = json.loads(raw)
-            except ValueError:
-                values = {}
-            cached = flatten("honeyhive_user_properties", values) if isinstance(values, dict) else {}
-            if len(self._user_cache) > 1024:
-                self._user_cache.clear()
-            self._user_cache[raw] = cached
-        return cached
+    def _stamp(self, session_id: str, name: Any, users: Any) -> dict[str, Any]:
+        """The attributes for one session, built once: id, name, and user properties as one JSON object
+        (``honeyhive_user_properties``, which the mapping reads whole)."""
+        stamp: dict[str, Any] = {"honeyhive.session_id": session_id}
+        if name:
+            stamp["honeyhive.session_name"] = str(name)
+        if users:
+            stamp["honeyhive_user_properties"] = str(users)
+        if len(self._stamps) >= 1024:
+            self._stamps.clear()
+        self._stamps[(session_id, name, users)] = stamp
+        return stamp
 
     def on_end(self, span: ReadableSpan) -> None:
-        context = span.context
-        if context is not None and _local_roots.get(context.trace_id) is span:
-            del _local_roots[context.trace_id]
+        if _local_roots:
+            context = span.context  # on_end gets a read-only copy: match the root by its span id
+            root = _local_roots.get(context.trace_id) if context is not None else None
+            if root is not None and context is not None and root.get_span_context().span_id == context.span_id:
+                del _local_roots[context.trace_id]
 
     def shutdown(self) -> None:
         pass
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _stamp_onto(span: Span, stamp: dict[str, Any]) -> None:
+    """``span.set_attributes(stamp)``, minus the SDK's per-value cleaning, which costs most of this processor's
+    time on the application thread. Only taken when it changes nothing: the values are plain strings we built,
+    the span's attribute container is the SDK's, mutable, without a value-length limit and with room left;
+    otherwise the public call does it."""
+    attributes = getattr(span, "_attributes", None)
+    inner = getattr(attributes, "_dict", None)
+    lock = getattr(attributes, "_lock", None)
+    if (
+        isinstance(inner, dict)
+        and lock is not None
+        and getattr(attributes, "_immutable", True) is False
+        and getattr(attributes, "max_value_len", 0) is None
+        and (getattr(attributes, "maxlen", 0) is None or len(inner) + len(stamp) <= attributes.maxlen)  # type: ignore[union-attr]
+    ):
+        with lock:
+            inner.update(stamp)
+    else:
+        span.set_attributes(stamp)
 
 
 # --- enrichment -----------------------------------------------------------------------------------------

@@ -1,0 +1,92 @@
+"""What ``SessionSpanProcessor`` adds to each span on the application thread.
+
+    python -m benchmarks.on_start
+
+Starts and ends N spans on a provider that already has a processor (as every real set-up has its batch
+processor), then on the same with the session processor added, outside any session and inside one (with
+user properties). The difference per span is what the session processor costs the application thread.
+Median of repetitions, process CPU time.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+import spanhive
+
+SPANS = 50_000
+
+
+class _Baseline(SpanProcessor):
+    """Stands in for the batch processor every set-up has, without its queueing cost."""
+
+
+def _per_span_us(provider: TracerProvider, in_session: bool) -> float:
+    tracer = provider.get_tracer("bench")
+    if in_session:
+        with spanhive.session(name="bench", user_properties={"user_id": "u-1", "plan": "pro"}):
+            return _loop(tracer)
+    return _loop(tracer)
+
+
+def _loop(tracer: Any) -> float:
+    start = tracer.start_span
+    started = time.process_time()
+    for _ in range(SPANS):
+        start("x").end()
+    return 1e6 * (time.process_time() - started) / SPANS
+
+
+def _direct_us(in_session: bool) -> float:
+    """``on_start`` + ``on_end`` alone, called on real SDK spans (created beforehand, outside the timing)."""
+    provider = TracerProvider()
+    tracer = provider.get_tracer("bench")
+    processor = spanhive.SessionSpanProcessor()
+    spans = [tracer.start_span("x") for _ in range(SPANS)]
+    copies = [span._readable_span() for span in spans]  # what on_end receives
+    session = spanhive.session(name="bench", user_properties={"user_id": "u-1", "plan": "pro"})
+    if in_session:
+        session.__enter__()
+    try:
+        context = otel_context.get_current()
+        started = time.process_time()
+        for span in spans:
+            processor.on_start(span, context)
+        for copy in copies:
+            processor.on_end(copy)
+        return 1e6 * (time.process_time() - started) / SPANS
+    finally:
+        if in_session:
+            session.__exit__(None, None, None)
+
+
+def main() -> dict[str, float]:
+    base = TracerProvider()
+    base.add_span_processor(_Baseline())
+    stamped = TracerProvider()
+    stamped.add_span_processor(_Baseline())
+    stamped.add_span_processor(spanhive.SessionSpanProcessor())
+    samples: dict[str, list[float]] = {"base": [], "outside": [], "inside": []}
+    for _ in range(9):
+        samples["base"].append(_per_span_us(base, in_session=False))
+        samples["outside"].append(_per_span_us(stamped, in_session=False))
+        base_in = _per_span_us(base, in_session=True)
+        samples["inside"].append(_per_span_us(stamped, in_session=True) - base_in + samples["base"][-1])
+    samples["direct_outside"] = [_direct_us(in_session=False) for _ in range(9)]
+    samples["direct_inside"] = [_direct_us(in_session=True) for _ in range(9)]
+    medians = {k: statistics.median(v) for k, v in samples.items()}
+    print(f"span start+end with one processor:      {medians['base']:.2f} µs")
+    print(f"  + SessionSpanProcessor, no session:   +{medians['outside'] - medians['base']:.2f} µs")
+    print(f"  + SessionSpanProcessor, in a session: +{medians['inside'] - medians['base']:.2f} µs")
+    print(f"on_start + on_end alone, no session:    {medians['direct_outside']:.2f} µs")
+    print(f"on_start + on_end alone, in a session:  {medians['direct_inside']:.2f} µs")
+    return medians
+
+
+if __name__ == "__main__":
+    main()
