@@ -20,6 +20,7 @@ from spanhive._retry import Retrier
 from spanhive._spool import Spool
 from spanhive._stats import Stats
 from spanhive._version import __version__
+from spanhive.server import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, IngestServer, is_loopback
 from spanhive.store import Store, StoreError
 
 EXIT_OK = 0
@@ -85,6 +86,24 @@ def _parser() -> argparse.ArgumentParser:
         "answers, and show the spool and the counters that exporters left in it.",
     )
     doctor.set_defaults(run=_cmd_doctor)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the local ingest API and session viewer",
+        description="Serve a HoneyHive-compatible ingest API (POST /events/batch, …) and a session viewer at / "
+        "over the embedded store. Point SessionExporter(endpoint=...) at it.",
+    )
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default: {DEFAULT_HOST})")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 picks one)")
+    serve.add_argument("--db", type=Path, help="SQLite database to store into (default: the embedded store)")
+    serve.add_argument("--api-key", help="require this bearer key on every request (default: none)")
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help=f"largest request body accepted, before and after gzip (default: {DEFAULT_MAX_BODY_BYTES})",
+    )
+    serve.set_defaults(run=_cmd_serve)
     return parser
 
 
@@ -274,6 +293,30 @@ def _check(settings: Settings) -> str:
         return f"no: {type(exc).__name__}"
     note = " (the key was rejected)" if response.status_code in (401, 403) else ""
     return f"yes (HTTP {response.status_code}){note}"
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    if args.api_key is None and not is_loopback(args.host):
+        print(
+            f"spanhive: WARNING: serving on {args.host} without --api-key: anyone who can reach this address can "
+            "read and write your sessions",
+            file=sys.stderr,
+        )
+    store = Store(args.db or _default_db())
+    try:
+        server = IngestServer(store, args.host, args.port, api_key=args.api_key, max_body_bytes=args.max_body_bytes)
+    except OSError as exc:
+        print(f"spanhive: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"spanhive serve: {server.url}  (store {store.path}; Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        store.close()
+    return EXIT_OK
 
 
 def _tree(events: list[dict[str, Any]], session_id: str) -> list[str]:

@@ -1,19 +1,23 @@
 """SQLite store of sessions and events: WAL, versioned schema, idempotent upserts that merge sessions.
 
-Writes go through one connection under a lock (SQLite allows one writer at a time anyway); readers open
-their own. Upserts are keyed by ``event_id`` and ``session_id``, so replaying a batch changes nothing, and a
-session's properties merge as its batches arrive in any order.
+All writes go through one writer thread fed by a queue (SQLite allows one writer at a time anyway, and a
+queue makes concurrent callers wait their turn instead of failing on a busy database); every reading thread
+has its own connection, so reads never wait for writes. Upserts are keyed by ``event_id`` and
+``session_id``, so replaying a batch changes nothing, and a session's properties merge as its batches arrive
+in any order.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from spanhive._records import DICT_FIELDS
 
@@ -129,6 +133,10 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._queue: queue.Queue[Optional[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]]] = queue.Queue()
+        self._writer: Optional[threading.Thread] = None
         try:
             if readonly:
                 if not self.path.is_file():
@@ -198,16 +206,43 @@ class Store:
             for sid, project in {(e.get("session_id"), e.get("project")) for e in spans}
             if sid and sid not in named
         )
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+        event_rows = [self._event_row(e) for e in spans]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.executemany(_UPSERT_SESSION, rows)
-                self._conn.executemany(_UPSERT_EVENT, [self._event_row(e) for e in spans])
-                self._conn.execute("COMMIT")
+                conn.executemany(_UPSERT_SESSION, rows)
+                conn.executemany(_UPSERT_EVENT, event_rows)
+                conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK")
                 raise
+
+        self._write(write)
         return [str(e.get("event_id")) for e in spans]
+
+    def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``work`` on the writer thread and wait for it; exceptions come back to the caller."""
+        if self.readonly:
+            raise StoreError(f"{self.path} is open read-only")
+        with self._lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_loop, name="spanhive-store-writer", daemon=True)
+                self._writer.start()
+        future: Future[Any] = Future()
+        self._queue.put((work, future))
+        return future.result()
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            work, future = item
+            try:
+                future.set_result(work(self._conn))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller, re-raised there
+                future.set_exception(exc)
 
     @staticmethod
     def _event_row(event: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -244,17 +279,44 @@ class Store:
 
     # --- reads -----------------------------------------------------------------------------------------
 
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection (the store's own one for a read-only store opened on this thread)."""
+        conn: Optional[sqlite3.Connection] = getattr(self._local, "conn", None)
+        if conn is None:
+            if self.readonly:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(str(self.path), check_same_thread=False)
+                conn.execute("PRAGMA query_only = ON")
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 10000")
+            self._local.conn = conn
+            with self._lock:
+                self._readers.append(conn)
+        return conn
+
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         try:
-            return self._conn.execute(sql, tuple(params)).fetchall()
+            return self._reader().execute(sql, tuple(params)).fetchall()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} could not be read ({exc})") from None
 
-    def list_sessions(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Recent sessions, newest first, with event counts, errors, timings and token totals."""
-        rows = self._query(
-            _SUMMARY + " GROUP BY s.session_id ORDER BY start_time IS NULL, start_time DESC LIMIT ?", (limit,)
-        )
+    def list_sessions(
+        self, limit: int = 50, text: Optional[str] = None, errors_only: bool = False
+    ) -> list[dict[str, Any]]:
+        """Recent sessions, newest first, with event counts, errors, timings and token totals; optionally only
+        those whose name, id or user properties contain ``text``, or only those with an error."""
+        where, params = "", []
+        if text:
+            where = (
+                " WHERE (s.session_name LIKE ? ESCAPE '!' OR s.session_id LIKE ? ESCAPE '!'"
+                " OR s.user_properties LIKE ? ESCAPE '!')"
+            )
+            params = ["%" + _like_escape(text) + "%"] * 3
+        having = " HAVING COALESCE(SUM(e.error IS NOT NULL), 0) > 0 OR s.error IS NOT NULL" if errors_only else ""
+        sql = _SUMMARY + where + " GROUP BY s.session_id" + having
+        rows = self._query(sql + " ORDER BY start_time IS NULL, start_time DESC LIMIT ?", (*params, limit))
         return [_decode(row) for row in rows]
 
     def find_session_id(self, prefix: str) -> Optional[str]:
@@ -290,7 +352,20 @@ class Store:
         return [_decode(row) for row in rows]
 
     def close(self) -> None:
+        with self._lock:
+            writer, self._writer = self._writer, None
+            readers, self._readers = self._readers, []
+        if writer is not None and writer.is_alive():
+            self._queue.put(None)
+            writer.join(10)
+        for conn in readers:
+            conn.close()
         self._conn.close()
+
+
+def _like_escape(text: str) -> str:
+    """``text`` matched literally inside a ``LIKE ... ESCAPE '!'`` pattern."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
 def _decode(row: sqlite3.Row) -> dict[str, Any]:

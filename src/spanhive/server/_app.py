@@ -1,0 +1,370 @@
+"""``spanhive serve``: a local HoneyHive-compatible ingest API and a session viewer over the embedded store.
+
+Standard library only (``http.server``), one thread per connection, all writes through the store's single
+writer thread. Every failure is a JSON answer with a status a client can act on; nothing a client sends can
+stop the server.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import socket
+import threading
+import uuid
+import zlib
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any, Callable, Optional
+from urllib.parse import parse_qs, urlsplit
+
+from spanhive._version import __version__
+from spanhive.server import _schema, _viewer
+from spanhive.store import Store
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8787
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # bytes, compressed or not, after decompression too
+REQUEST_TIMEOUT_S = 10.0  # seconds a connection may sit idle mid-request (slow clients are cut off)
+_JSON = "application/json"
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, headers: Optional[Mapping[str, str]] = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def _batch_schema() -> dict[str, Any]:
+    schema = dict(_schema.load("batch.json"))
+    schema["$defs"] = {"event": _schema.load("event.json"), "session": _schema.load("session_properties.json")}
+    return schema
+
+
+class IngestServer(ThreadingHTTPServer):
+    """The server; ``serve_forever()`` in the foreground, or ``with IngestServer(...)`` in a background thread."""
+
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(
+        self,
+        store: Store,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        api_key: Optional[str] = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ) -> None:
+        self.store = store
+        self.api_key = api_key
+        self.max_body_bytes = max_body_bytes
+        self.batch_schema = _batch_schema()
+        self._thread: Optional[threading.Thread] = None
+        super().__init__((host, port), _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> IngestServer:
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.1,), name="spanhive-serve", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return all(str(info[4][0]).startswith("127.") or info[4][0] == "::1" for info in infos)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: IngestServer
+    protocol_version = "HTTP/1.1"
+    timeout = REQUEST_TIMEOUT_S
+    server_version = f"spanhive/{__version__}"
+
+    # --- dispatch -------------------------------------------------------------------------------------
+
+    def _dispatch(self, method: str) -> None:
+        try:
+            path = urlsplit(self.path).path
+            for route_method, pattern, handler, public in _ROUTES:
+                match = pattern.fullmatch(path)
+                if match is None:
+                    continue
+                allowed = sorted({m for m, p, _, _ in _ROUTES if p.fullmatch(path)})
+                if method not in allowed:
+                    raise HttpError(405, f"{method} is not allowed on {path}", {"Allow": ", ".join(allowed)})
+                if route_method != method:
+                    continue
+                if not public:
+                    self._authorize()
+                handler(self, *match.groups())
+                return
+            raise HttpError(404, f"no route for {path}")
+        except HttpError as exc:
+            self._send_json(exc.status, {"success": False, "error": exc.message}, exc.headers)
+        except (ConnectionError, TimeoutError, socket.timeout):
+            self.close_connection = True
+        except Exception:
+            _logger.exception("spanhive serve: error handling %s %s", method, self.path)
+            self._send_json(500, {"success": False, "error": "internal error; see the server log"})
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._dispatch("PATCH")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _logger.debug("%s " + format, self.address_string(), *args)
+
+    # --- request helpers ------------------------------------------------------------------------------
+
+    def _authorize(self) -> None:
+        key = self.server.api_key
+        if not key:
+            return
+        given = self.headers.get("Authorization", "")
+        token = given[7:] if given.startswith("Bearer ") else parse_qs(urlsplit(self.path).query).get("key", [""])[0]
+        if not hmac.compare_digest(token.encode(), key.encode()):
+            raise HttpError(401, "missing or wrong API key (Authorization: Bearer <key>)")
+
+    def _body(self) -> Any:
+        """The request body as JSON: size-limited before and after gzip, clear errors for bad input."""
+        limit = self.server.max_body_bytes
+        length_header = self.headers.get("Content-Length")
+        if length_header is None or not length_header.isdigit():
+            self.close_connection = True
+            raise HttpError(411, "a Content-Length header is required")
+        length = int(length_header)
+        if length > limit:
+            self.close_connection = True  # the body is not read: this connection cannot be reused
+            raise HttpError(413, f"body of {length} bytes is over the limit of {limit}")
+        raw = self.rfile.read(length)
+        if len(raw) < length:
+            self.close_connection = True
+            raise HttpError(400, "the body ended before Content-Length bytes")
+        encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
+        if encoding == "gzip":
+            raw = _gunzip(raw, limit)
+        elif encoding != "identity":
+            raise HttpError(415, f"Content-Encoding {encoding!r} is not supported (gzip or identity)")
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise HttpError(400, f"invalid JSON: {exc}") from None
+
+    def _send_json(self, status: int, body: Any, headers: Optional[Mapping[str, str]] = None) -> None:
+        self._send(status, json.dumps(body, ensure_ascii=False, default=str).encode(), _JSON, headers)
+
+    def _send(self, status: int, data: bytes, content_type: str, headers: Optional[Mapping[str, str]] = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("X-Content-Type-Options", "nosniff")
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data)
+        except (ConnectionError, socket.timeout):
+            self.close_connection = True
+
+    # --- API ------------------------------------------------------------------------------------------
+
+    def _post_batch(self) -> None:
+        body = self._body()
+        _validate(body, self.server.batch_schema)
+        self._ingest(body)
+
+    def _post_model_batch(self) -> None:
+        body = self._body()
+        _validate(body, _schema.load("model_batch.json"))
+        events = [_model_event(m) for m in body["model_events"]]
+        self._ingest({**body, "events": events})
+
+    def _ingest(self, body: dict[str, Any]) -> None:
+        props = body.get("session_properties") if body.get("is_single_session") else None
+        session_id = (props or {}).get("session_id") or (str(uuid.uuid4()) if props is not None else None)
+        if props is not None:
+            body["session_properties"] = {**props, "session_id": session_id}
+        events = [_complete(event, session_id) for event in body["events"]]
+        stored = self.server.store.ingest_batch({**body, "events": events})
+        self._send_json(200, {"success": True, "event_ids": stored, "session_id": session_id})
+
+    def _post_event(self) -> None:
+        body = self._body()
+        event = _embedded(body, "event")
+        _validate(event, _schema.load("event.json"))
+        if not isinstance(event.get("inputs"), dict):
+            raise HttpError(400, "event.inputs: missing required field 'inputs'")
+        event = _complete(event, None)
+        self.server.store.ingest_batch({"events": [event], "is_single_session": False})
+        self._send_json(200, {"success": True, "event_id": event["event_id"], "session_id": event["session_id"]})
+
+    def _post_session_start(self) -> None:
+        body = self._body()
+        session = _embedded(body, "session")
+        _validate(session, _schema.load("session_properties.json"))
+        session_id = session.get("session_id") or str(uuid.uuid4())
+        record = {**session, "session_id": session_id, "event_id": session_id, "event_type": "session"}
+        record.setdefault("event_name", session.get("session_name") or "Session")
+        self.server.store.ingest_batch({"events": [record], "is_single_session": False})
+        self._send_json(200, {"success": True, "session_id": session_id})
+
+    def _get_session(self, session_id: str) -> None:
+        session = self.server.store.get_session(session_id)
+        if session is None:
+            raise HttpError(404, f"no session {session_id!r}")
+        events = session.pop("events")
+        self._send_json(200, {"session": session, "events": events, "tree": _viewer.tree(events, session_id)})
+
+    def _get_events(self) -> None:
+        session_id = parse_qs(urlsplit(self.path).query).get("session_id", [""])[0]
+        if not session_id:
+            raise HttpError(400, "the session_id query parameter is required")
+        self._send_json(200, {"events": self.server.store.events(session_id)})
+
+    def _get_health(self) -> None:
+        self._send_json(200, {"ok": True, "version": __version__})
+
+    # --- viewer ---------------------------------------------------------------------------------------
+
+    def _get_index(self) -> None:
+        query = parse_qs(urlsplit(self.path).query)
+        text = query.get("q", [""])[0]
+        errors_only = query.get("errors", [""])[0] in ("1", "on", "true")
+        sessions = self.server.store.list_sessions(limit=200, text=text or None, errors_only=errors_only)
+        page = _viewer.session_list(sessions, text, errors_only, query.get("key", [""])[0])
+        self._send(200, page.encode(), "text/html; charset=utf-8", _viewer.PAGE_HEADERS)
+
+    def _get_session_page(self, session_id: str) -> None:
+        session = self.server.store.get_session(session_id)
+        if session is None:
+            raise HttpError(404, f"no session {session_id!r}")
+        key = parse_qs(urlsplit(self.path).query).get("key", [""])[0]
+        page = _viewer.session_page(session, key)
+        self._send(200, page.encode(), "text/html; charset=utf-8", _viewer.PAGE_HEADERS)
+
+    def _get_static(self, name: str) -> None:
+        if name not in _viewer.STATIC:
+            raise HttpError(404, f"no static file {name!r}")
+        data = resources.files("spanhive.server").joinpath("templates").joinpath(name).read_bytes()
+        self._send(200, data, _viewer.STATIC[name], {"Cache-Control": "max-age=3600"})
+
+
+Route = tuple[str, "re.Pattern[str]", Callable[..., None], bool]
+_ROUTES: list[Route] = [
+    ("POST", re.compile(r"/events/batch"), _Handler._post_batch, False),
+    ("POST", re.compile(r"/events/model/batch"), _Handler._post_model_batch, False),
+    ("POST", re.compile(r"/events"), _Handler._post_event, False),
+    ("POST", re.compile(r"/session/start"), _Handler._post_session_start, False),
+    ("GET", re.compile(r"/v1/sessions/([^/]+)"), _Handler._get_session, False),
+    ("GET", re.compile(r"/v1/events"), _Handler._get_events, False),
+    ("GET", re.compile(r"/healthz"), _Handler._get_health, True),
+    ("GET", re.compile(r"/"), _Handler._get_index, False),
+    ("GET", re.compile(r"/sessions/([^/]+)"), _Handler._get_session_page, False),
+    ("GET", re.compile(r"/static/([\w.-]+)"), _Handler._get_static, True),
+]
+
+
+def _validate(value: Any, schema: dict[str, Any]) -> None:
+    try:
+        _schema.validate(value, schema)
+    except _schema.SchemaError as exc:
+        raise HttpError(400, str(exc)) from None
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        data = inflater.decompress(raw, limit + 1)
+    except zlib.error as exc:
+        raise HttpError(400, f"invalid gzip body: {exc}") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise HttpError(413, f"decompressed body is over the limit of {limit} bytes")
+    return data
+
+
+def _embedded(body: Any, field: str) -> dict[str, Any]:
+    """``{"event": "<JSON string>"}`` as HoneyHive's API takes it (an object is accepted too)."""
+    if not isinstance(body, dict) or field not in body:
+        raise HttpError(400, f"body: missing required field {field!r}")
+    value = body[field]
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError) as exc:
+            raise HttpError(400, f"{field}: not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise HttpError(400, f"{field}: expected an object (or a JSON string of one)")
+    return value
+
+
+def _complete(event: Mapping[str, Any], session_id: Optional[str]) -> dict[str, Any]:
+    """The defaults HoneyHive's API fills in: ids, names, empty fields."""
+    out = dict(event)
+    out.setdefault("event_id", str(uuid.uuid4()))
+    out["session_id"] = out.get("session_id") or session_id or str(uuid.uuid4())
+    if out.get("event_type") != "session":
+        out.setdefault("parent_id", out["session_id"])
+    out.setdefault("event_name", "unknown")
+    out.setdefault("source", "unknown")
+    out.setdefault("project", "default")
+    for field in ("config", "inputs", "outputs", "metadata", "feedback", "metrics", "user_properties"):
+        if not isinstance(out.get(field), dict):
+            out[field] = {}
+    return out
+
+
+def _model_event(model: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``/events/model`` record as the event it describes."""
+    config = {
+        k: model[k] for k in ("model", "provider", "template", "tools", "tool_choice", "response_format") if k in model
+    }
+    config.update(model.get("hyperparameters") or {})
+    inputs: dict[str, Any] = dict(model.get("template_inputs") or {})
+    if model.get("messages") is not None:
+        inputs["chat_history"] = model["messages"]
+    metadata = dict(model.get("metadata") or {})
+    for key, value in (model.get("usage") or {}).items():
+        metadata.setdefault(key, value)
+    if model.get("cost") is not None:
+        metadata.setdefault("cost", model["cost"])
+    event = {
+        k: model[k]
+        for k in ("project", "source", "event_name", "event_id", "session_id", "parent_id", "error", "start_time",
+                  "end_time", "duration", "feedback", "metrics", "user_properties")
+        if k in model
+    }  # fmt: skip
+    event.update(event_type="model", config=config, inputs=inputs, outputs=dict(model.get("response") or {}))
+    event["metadata"] = metadata
+    event.setdefault("event_name", str(model.get("model") or "model"))
+    return event

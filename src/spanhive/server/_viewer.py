@@ -1,0 +1,218 @@
+"""The session viewer's pages: a session list and a session page (event tree, timing waterfall, fields).
+
+Every value from the store is HTML-escaped where it is placed; pages load nothing from the network (one
+stylesheet from this server) and forbid scripts with a Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from html import escape
+from importlib import resources
+from string import Template
+from typing import Any, Optional
+from urllib.parse import quote, urlencode
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'",
+    "Referrer-Policy": "no-referrer",
+}
+STATIC = {"style.css": "text/css; charset=utf-8"}
+_FIELDS = ("inputs", "outputs", "config", "metadata", "metrics", "feedback", "user_properties")
+
+
+def _base(title: str, body: str, key: str) -> str:
+    template = Template(
+        resources.files("spanhive.server").joinpath("templates").joinpath("base.html").read_text("utf-8")
+    )
+    return template.substitute(title=escape(title), body=body, keyquery=_keyquery(key))
+
+
+def _keyquery(key: str, **more: str) -> str:
+    params = {k: v for k, v in {**more, "key": key}.items() if v}
+    return "?" + urlencode(params) if params else ""
+
+
+def _when(ms: Any) -> str:
+    if not isinstance(ms, (int, float)):
+        return "-"
+    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(ms: Any) -> str:
+    if not isinstance(ms, (int, float)):
+        return "-"
+    if ms < 1000:
+        return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+    return f"{ms / 1000:.2f} s"
+
+
+def _user(properties: Any) -> str:
+    if not isinstance(properties, dict) or not properties:
+        return ""
+    value = properties.get("user_id", next(iter(properties.values())))
+    return str(value)
+
+
+def session_list(sessions: list[dict[str, Any]], text: str, errors_only: bool, key: str) -> str:
+    rows = []
+    for s in sessions:
+        span = (
+            (s["end_time"] - s["start_time"])
+            if s.get("start_time") is not None and s.get("end_time") is not None
+            else None
+        )
+        tokens = s.get("total_tokens")
+        href = f"/sessions/{quote(s['session_id'])}{_keyquery(key)}"
+        rows.append(
+            "<tr>"
+            f'<td><a href="{escape(href)}">{escape(s.get("session_name") or s["session_id"])}</a></td>'
+            f"<td>{escape(s.get('source') or '-')}</td>"
+            f"<td>{escape(_user(s.get('user_properties')))}</td>"
+            f"<td>{escape(_when(s.get('start_time')))}</td>"
+            f'<td class="num">{escape(_duration(span))}</td>'
+            f'<td class="num">{s.get("event_count", 0)}</td>'
+            f'<td class="num">{escape(str(int(tokens)) if isinstance(tokens, (int, float)) else "-")}</td>'
+            f'<td class="num{" err" if s.get("error_count") else ""}">{s.get("error_count", 0)}</td>'
+            "</tr>"
+        )
+    body = f"""
+<h1>Sessions</h1>
+<form class="filters" method="get" action="/">
+  <input type="search" name="q" value="{escape(text)}" placeholder="Filter by name, id or user">
+  <label><input type="checkbox" name="errors" value="1"{" checked" if errors_only else ""}> with errors only</label>
+  {f'<input type="hidden" name="key" value="{escape(key)}">' if key else ""}
+  <button type="submit">Filter</button>
+</form>
+<table id="sessions">
+<thead><tr><th>Name</th><th>Source</th><th>User</th><th>Start</th><th>Duration</th><th>Events</th><th>Tokens</th>
+<th>Errors</th></tr></thead>
+<tbody>
+{"".join(rows) or '<tr><td colspan="8" class="muted">No sessions yet.</td></tr>'}
+</tbody>
+</table>"""
+    return _base("Sessions", body, key)
+
+
+def tree(events: list[dict[str, Any]], session_id: str) -> list[dict[str, Any]]:
+    """Events nested under their parents (by ``parent_id``), siblings in start order; cycles are cut."""
+    ids = {e["event_id"] for e in events}
+    children: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        parent = event.get("parent_id") if event.get("parent_id") in ids else session_id
+        children.setdefault(str(parent), []).append(event)
+    seen: set[str] = set()
+
+    def build(parent: str) -> list[dict[str, Any]]:
+        nodes = []
+        for event in children.get(parent, []):
+            if event["event_id"] in seen:
+                continue
+            seen.add(event["event_id"])
+            nodes.append({"event": event, "children": build(event["event_id"])})
+        return nodes
+
+    return build(session_id)
+
+
+def _flat(nodes: list[dict[str, Any]], depth: int = 0) -> list[tuple[int, dict[str, Any]]]:
+    out = []
+    for node in nodes:
+        out.append((depth, node["event"]))
+        out.extend(_flat(node["children"], depth + 1))
+    return out
+
+
+def _json_block(value: Any) -> str:
+    return f"<pre>{escape(json.dumps(value, indent=2, ensure_ascii=False, default=str))}</pre>"
+
+
+def _message(message: Any) -> Optional[str]:
+    if not isinstance(message, dict) or "role" not in message:
+        return None
+    role = str(message.get("role"))
+    content = message.get("content")
+    text = content if isinstance(content, str) else json.dumps(content, indent=2, ensure_ascii=False, default=str)
+    extra = {k: v for k, v in message.items() if k not in ("role", "content")}
+    more = f"<pre>{escape(json.dumps(extra, indent=2, ensure_ascii=False, default=str))}</pre>" if extra else ""
+    css = role if role in ("user", "assistant", "system", "tool") else "other"
+    return f'<div class="msg {css}"><span class="role">{escape(role)}</span>{escape(text or "")}{more}</div>'
+
+
+def _field(name: str, value: Any) -> str:
+    """A record field, readably: chat histories and assistant outputs as a conversation, the rest as JSON."""
+    if not value:
+        return ""
+    parts = []
+    if isinstance(value, dict):
+        history = value.get("chat_history")
+        if isinstance(history, list) and history:
+            rendered = [_message(m) for m in history]
+            if all(rendered):
+                parts.append(f'<div class="chat">{"".join(r for r in rendered if r)}</div>')
+                value = {k: v for k, v in value.items() if k != "chat_history"}
+        elif name == "outputs" and "role" in value and "content" in value:
+            rendered_output = _message(value)
+            if rendered_output:
+                parts.append(f'<div class="chat">{rendered_output}</div>')
+                value = {k: v for k, v in value.items() if k not in ("role", "content")}
+    if value:
+        parts.append(_json_block(value))
+    return f'<section class="field {escape(name)}"><h3>{escape(name)}</h3>{"".join(parts)}</section>'
+
+
+def session_page(session: dict[str, Any], key: str) -> str:
+    events = session["events"]
+    nodes = _flat(tree(events, session["session_id"]))
+    starts = [e["start_time"] for e in events if isinstance(e.get("start_time"), (int, float))]
+    ends = [e["end_time"] for e in events if isinstance(e.get("end_time"), (int, float))]
+    t0 = min(starts) if starts else 0
+    total = max((max(ends) if ends else t0) - t0, 1)
+    bars, details = [], []
+    for depth, event in nodes:
+        kind = str(event.get("event_type")) if event.get("event_type") in ("model", "chain", "tool") else "tool"
+        start: float = event["start_time"] if isinstance(event.get("start_time"), (int, float)) else t0
+        duration: float = event["duration"] if isinstance(event.get("duration"), (int, float)) else 0.0
+        left = 100 * (start - t0) / total
+        width = max(100 * duration / total, 0.2)
+        failed = " failed" if event.get("error") else ""
+        name = escape(str(event.get("event_name")))
+        label = f'{"&nbsp;" * 3 * depth}<span class="type {kind}">{escape(kind)}</span> {name}'
+        bars.append(
+            f'<div class="row"><span class="label">{label}</span><div class="track">'
+            f'<div class="bar {kind}{failed}" style="left:{left:.3f}%;width:{min(width, 100 - left):.3f}%"></div>'
+            f'</div><span class="muted">{escape(_duration(duration))}</span></div>'
+        )
+        error = f' <span class="err">{escape(str(event["error"]))}</span>' if event.get("error") else ""
+        fields = "".join(_field(name, event.get(name)) for name in _FIELDS)
+        details.append(
+            f'<details class="event" id="{escape(event["event_id"])}"><summary>'
+            f'{"&nbsp;" * 3 * depth}<span class="type {kind}">{escape(kind)}</span> '
+            f"<strong>{escape(str(event.get('event_name')))}</strong> "
+            f'<span class="muted">{escape(_duration(duration))}</span>{error}</summary>'
+            f'<div class="fields">{fields or "<span class=muted>no fields</span>"}</div></details>'
+        )
+    facts = [
+        ("Session", session["session_id"]),
+        ("Source", session.get("source") or "-"),
+        ("Project", session.get("project") or "-"),
+        ("User", json.dumps(session.get("user_properties") or {}, ensure_ascii=False)),
+        ("Start", _when(session.get("start_time"))),
+        ("Events", str(session.get("event_count", len(events)))),
+        ("Errors", str(session.get("error_count", 0))),
+    ]
+    if session.get("error"):
+        facts.append(("Error", str(session["error"])))
+    facts_html = "".join(f"<span class=muted>{escape(k)}</span><span>{escape(v)}</span>" for k, v in facts)
+    session_fields = "".join(_field(name, session.get(name)) for name in _FIELDS)
+    body = f"""
+<p><a href="/{_keyquery(key)}">← all sessions</a></p>
+<h1>{escape(session.get("session_name") or session["session_id"])}</h1>
+<div class="facts">{facts_html}</div>
+<h2>Timeline</h2>
+<div class="waterfall" id="waterfall">{"".join(bars) or '<span class="muted">No events.</span>'}</div>
+<h2>Events</h2>
+<div id="events">{"".join(details)}</div>
+{f'<h2>Session</h2><div class="fields">{session_fields}</div>' if session_fields else ""}"""
+    return _base(str(session.get("session_name") or session["session_id"]), body, key)
