@@ -20,10 +20,7 @@ def test_every_environment_variable_is_documented_with_a_docstring() -> None:
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
-    ci = [
-        line.strip()
-        for line in (ROOT / ".ci" / "run").read_text().splitlines()
-        if line.strip() and not line.lstrip().startswith(("#", "set ", "cd "))
-    ]
+    """The one test command in .ci/run (besides installing a browser) is the README's, to the letter."""
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if "tox" in line]
     assert len(ci) == 1
     assert f"\n{ci[0]}\n" in (ROOT / "README.md").read_text()

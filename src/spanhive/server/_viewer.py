@@ -179,10 +179,12 @@ def session_page(session: dict[str, Any], key: str) -> str:
         failed = " failed" if event.get("error") else ""
         name = escape(str(event.get("event_name")))
         label = f'{"&nbsp;" * 3 * depth}<span class="type {kind}">{escape(kind)}</span> {name}'
+        # SVG geometry, not inline CSS: the page's Content-Security-Policy allows no inline styles.
         bars.append(
-            f'<div class="row"><span class="label">{label}</span><div class="track">'
-            f'<div class="bar {kind}{failed}" style="left:{left:.3f}%;width:{min(width, 100 - left):.3f}%"></div>'
-            f'</div><span class="muted">{escape(_duration(duration))}</span></div>'
+            f'<div class="row"><span class="label">{label}</span>'
+            f'<svg class="track" viewBox="0 0 1000 14" preserveAspectRatio="none">'
+            f'<rect class="bar {kind}{failed}" x="{10 * left:.2f}" y="0" width="{10 * min(width, 100 - left):.2f}" '
+            f'height="14"/></svg><span class="muted">{escape(_duration(duration))}</span></div>'
         )
         error = f' <span class="err">{escape(str(event["error"]))}</span>' if event.get("error") else ""
         fields = "".join(_field(name, event.get(name)) for name in _FIELDS)
