@@ -37,7 +37,7 @@ def replay_rate(workdir: Path) -> dict[str, float]:
     for i in range(0, len(spans), 512):
         exporter.export(spans[i : i + 512])
     exporter.shutdown()
-    with Sink() as sink:
+    with Sink(count_events=True) as sink:
         env = {**os.environ, "SPANHIVE_SPOOL_DIR": str(spool), "SPANHIVE_ENDPOINT": sink.url, "SPANHIVE_API_KEY": "k"}
         started = time.monotonic()
         out = subprocess.run(

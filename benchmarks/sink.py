@@ -4,9 +4,9 @@
         ... post to sink.url ...
         sink.stats()              # {"requests": …, "bytes": …, "events": …}
 
-It answers ``/events/batch`` (spanhive) and ``/v1/traces`` (OTLP) alike. Counting spanhive's events means
-decoding its JSON, which costs the sink CPU: :func:`ceiling` measures how many requests per second it can
-take, so a benchmark can show the sink was not the bottleneck.
+It answers ``/events/batch`` (spanhive) and ``/v1/traces`` (OTLP) alike, counting requests and bytes per path.
+Counting spanhive's events (``count_events``) means decoding its JSON, so it is off unless asked for.
+:func:`ceiling` measures how many requests per second the sink takes, to show it was not the bottleneck.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from typing import Any, Optional
 import requests
 
 
-def serve(port: int, status: int) -> None:
-    counts = {"requests": 0, "bytes": 0, "events": 0}
+def serve(port: int, status: int, count_events: bool) -> None:
+    counts: dict[str, Any] = {"requests": 0, "bytes": 0, "events": 0, "paths": {}}
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -36,13 +36,16 @@ def serve(port: int, status: int) -> None:
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             events = 0
-            if self.path.endswith("/events/batch") and status < 300:
+            if count_events and self.path.endswith("/events/batch") and status < 300:
                 data = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
                 events = sum(1 for e in json.loads(data)["events"] if e.get("event_type") != "session")
             with lock:
                 counts["requests"] += 1
                 counts["bytes"] += len(raw)
                 counts["events"] += events
+                path = counts["paths"].setdefault(self.path, {"requests": 0, "bytes": 0})
+                path["requests"] += 1
+                path["bytes"] += len(raw)
             self._reply(status, b"{}")
 
         def do_GET(self) -> None:
@@ -52,7 +55,7 @@ def serve(port: int, status: int) -> None:
 
         def do_DELETE(self) -> None:
             with lock:
-                counts.update(requests=0, bytes=0, events=0)
+                counts.update(requests=0, bytes=0, events=0, paths={})
             self._reply(200, b"{}")
 
         def _reply(self, code: int, body: bytes) -> None:
@@ -74,14 +77,16 @@ def serve(port: int, status: int) -> None:
 class Sink:
     """The sink, running in a child process for the duration of a ``with`` block."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, count_events: bool = False) -> None:
         self.status = status
+        self.count_events = count_events
         self._process: Optional[subprocess.Popen[str]] = None
         self.url = ""
 
     def __enter__(self) -> Sink:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.sink", "--status", str(self.status)],
+            [sys.executable, "-m", "benchmarks.sink", "--status", str(self.status)]
+            + (["--count-events"] if self.count_events else []),
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -95,7 +100,7 @@ class Sink:
             self._process.terminate()
             self._process.wait(10)
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         return dict(requests.get(self.url + "/stats", timeout=10).json())
 
     def reset(self) -> None:
@@ -111,7 +116,7 @@ def closed_port_url() -> str:
 
 
 def ceiling(body: bytes, seconds: float = 3.0) -> dict[str, float]:
-    """Requests per second the sink takes for ``body`` (gzip JSON, counted as spanhive's) from one client."""
+    """Requests per second the sink takes for ``body`` (gzip JSON, as spanhive sends it) from one client."""
     with Sink() as sink, requests.Session() as session:
         headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
         end = time.monotonic() + seconds
@@ -126,5 +131,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Run the loopback sink (prints its port).")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--status", type=int, default=200)
+    parser.add_argument("--count-events", action="store_true", help="decode spanhive bodies to count events")
     arguments = parser.parse_args()
-    serve(arguments.port, arguments.status)
+    serve(arguments.port, arguments.status, arguments.count_events)

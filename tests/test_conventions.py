@@ -665,3 +665,28 @@ def test_a_generic_span_is_still_a_complete_event(recorded: Recorded) -> None:
     assert (event["event_name"], event["event_type"], event["error"]) == ("GET /items", "chain", None)
     assert event["metadata"]["http.route"] == "/items"
     assert all(isinstance(event[f], dict) for f in ("config", "inputs", "outputs", "metrics", "feedback"))  # type: ignore[literal-required]
+
+
+def test_a_second_convention_repeating_the_same_conversation_is_not_kept_twice(recorded: Recorded) -> None:
+    """OpenInference and GenAI describing the same call: its copy of the messages (and the raw request) is
+    the same data as the chat history, so it is consumed rather than repeated in metadata."""
+    event = mapped(
+        recorded,
+        {
+            "openinference.span.kind": "LLM",
+            "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "Hi"}]}]',
+            "gen_ai.output.messages": '[{"role": "assistant", "parts": [{"type": "text", "content": "Yo"}]}]',
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "Hi",
+            "llm.input_messages.0.message.name": "ada",
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": "Yo",
+            "input.value": '{"messages": [{"role": "user", "content": "Hi"}]}',
+        },
+    )
+    assert event["inputs"] == {"chat_history": [{"role": "user", "content": "Hi"}]}
+    assert not any(
+        k.startswith(("llm.input_messages.0.message.content", "llm.output_messages")) for k in event["metadata"]
+    )
+    assert "input.value" not in event["metadata"]
+    assert event["metadata"]["llm.input_messages.0.message.name"] == "ada"  # not in the other copy: kept

@@ -244,9 +244,11 @@ class Delivery:
     def send(self, body: dict[str, Any], payload: bytes, deadline: float) -> bool:
         """Deliver ``body`` (whose JSON is ``payload``); ``True`` only if every event of it was delivered now."""
         if len(payload) > self.max_bytes:
-            halves = split_body(body)
-            if halves is not None:
-                return self._send_all(halves, deadline)
+            # Cut into as many parts as the size says at once (a part that is still too big is cut again):
+            # halving step by step would encode the same events log2(size / limit) times over.
+            parts = split_body(body, -(-len(payload) * 10 // (self.max_bytes * 9)))
+            if parts is not None:
+                return self._send_all(parts, deadline)
             body, payload, cut = shrink_to_fit(body, self.max_bytes)
             self._report_cut(cut)
         wire = compress(payload) if self.sink.encoding == "gzip" else payload
@@ -266,7 +268,7 @@ class Delivery:
         outcome = Outcome(False, 0, Attempt(Verdict.RETRY, why), "shutdown")
         self._not_delivered(outcome, wire, event_count(body))
 
-    def _send_all(self, bodies: tuple[dict[str, Any], dict[str, Any]], deadline: float) -> bool:
+    def _send_all(self, bodies: list[dict[str, Any]], deadline: float) -> bool:
         results = [self.send(part, to_json(part), deadline) for part in bodies]  # every part, even after a failure
         return all(results)
 

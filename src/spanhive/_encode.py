@@ -122,14 +122,20 @@ def event_count(body: dict[str, Any]) -> int:
     return sum(1 for event in body.get("events") or () if event.get("event_type") != "session")
 
 
-def split_body(body: dict[str, Any]) -> Optional[tuple[dict[str, Any], dict[str, Any]]]:
-    """Two bodies holding half the events each (a single session's properties go with both halves, which the
-    receiver merges); ``None`` when the body holds one event and cannot be split."""
+def split_body(body: dict[str, Any], parts: int = 2) -> Optional[list[dict[str, Any]]]:
+    """Bodies holding the events in ``parts`` runs of about equal length (a single session's properties go
+    with every part, which the receiver merges); ``None`` when the body holds one event and cannot be split."""
     events = body.get("events") or []
     if len(events) < 2:
         return None
-    half = len(events) // 2
-    return {**body, "events": events[:half]}, {**body, "events": events[half:]}
+    parts = max(2, min(parts, len(events)))
+    size, extra = divmod(len(events), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        out.append({**body, "events": events[start:end]})
+        start = end
+    return out
 
 
 def shrink_to_fit(body: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any], bytes, int]:

@@ -100,6 +100,11 @@ def _messages_at(attrs: SpanAttrs, prefix: str) -> Optional[list[dict[str, Any]]
 
 
 def _llm(attrs: SpanAttrs, draft: Draft) -> None:
+    if not draft.empty("inputs"):
+        _absorb_copies(attrs, "llm.input_messages", draft.event["inputs"].get("chat_history"))
+    if not draft.empty("outputs"):
+        outputs = draft.event["outputs"]
+        _absorb_copies(attrs, "llm.output_messages", outputs.get("choices") or [outputs])
     if draft.empty("inputs"):
         history = _messages_at(attrs, "llm.input_messages")
         if history is not None:
@@ -144,6 +149,30 @@ def _llm(attrs: SpanAttrs, draft: Draft) -> None:
                 [json_leaf((t.get("tool") or {}).get("json_schema")) for t in tools if isinstance(t, dict)],
             )
     _template(attrs, draft)
+
+
+def _absorb_copies(attrs: SpanAttrs, prefix: str, messages: Any) -> None:
+    """A double-instrumented call: the same conversation, already mapped from a higher convention. Each
+    ``<prefix>.<i>.message.role`` / ``.content`` equal to message ``i`` of it is the same data, so it is
+    consumed rather than repeated in metadata; anything that differs (or anything else) stays."""
+    if not isinstance(messages, list) or not messages:
+        return
+    matched = False
+    for rest, key in attrs.under(prefix):
+        index, _, field = rest.partition(".")
+        if field not in ("message.role", "message.content") or not index.isdigit():
+            continue
+        position = int(index)
+        message = messages[position] if position < len(messages) else None
+        if isinstance(message, dict) and message.get(field[8:]) == attrs.data[key]:
+            attrs.used.add(key)
+            matched = True
+    if matched and draft_is_llm(attrs):
+        _absorb_raw_io(attrs, "input.value" if prefix == "llm.input_messages" else "output.value")
+
+
+def draft_is_llm(attrs: SpanAttrs) -> bool:
+    return attrs.data.get("openinference.span.kind") == "LLM"
 
 
 def _absorb_raw_io(attrs: SpanAttrs, key: str) -> None:
