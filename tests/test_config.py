@@ -63,8 +63,8 @@ CASES = [
 def _expected(value: Any, tmp_path: Path) -> Any:
     if value == "sqlite-default":
         return "sqlite:///" + str(tmp_path / "data" / "spanhive" / "spanhive.db").lstrip("/")
-    if value == "state-default":
-        return tmp_path / "state" / "spanhive" / "spool"
+    if value == "state-default":  # one spool per destination: here the embedded store's
+        return _config.default_spool_dir(_expected("sqlite-default", tmp_path))
     return value
 
 

@@ -303,3 +303,20 @@ def test_log_level_prints_to_stderr_when_logging_is_not_configured(tmp_path: Pat
     assert "spanhive INFO hello" in result.stderr
     quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert "hello" not in quiet.stderr
+
+
+def test_the_default_spool_never_replays_to_another_endpoint(recorded: Recorded) -> None:
+    """Batches spooled for one destination are not sent to another exporter's endpoint."""
+    spans = spans_of(recorded, traces=1)
+    dead = spanhive.SessionExporter(endpoint=closed_port_url(), api_key="k", timeout_s=0.2)
+    dead.export(spans)
+    dead.shutdown()
+    assert dead.spool is not None
+    assert dead.spool.status().files == 1
+    with CaptureServer() as server:
+        other = spanhive.SessionExporter(endpoint=server.url, api_key="k")
+        assert other.spool is not None
+        assert other.spool.directory != dead.spool.directory
+        assert other.force_flush(5_000)
+        assert server.requests == []
+    assert dead.spool.status().files == 1  # still waiting for its own endpoint

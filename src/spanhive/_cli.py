@@ -64,7 +64,9 @@ def _parser() -> argparse.ArgumentParser:
         help="inspect, replay or empty the durable spool",
         description="The spool keeps requests that could not be delivered, until they can be.",
     )
-    spool.add_argument("--dir", type=Path, help="spool directory (default: SPANHIVE_SPOOL_DIR, else the per-user one)")
+    spool.add_argument(
+        "--dir", type=Path, help="spool directory (default: SPANHIVE_SPOOL_DIR, else the per-user one for the endpoint)"
+    )
     actions = spool.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("status", help="queued requests, bytes, events, oldest", description="Show what is queued.")
     replay = actions.add_parser(
@@ -184,7 +186,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 def _spool_for(args: argparse.Namespace) -> tuple[Spool, Settings]:
     settings = _config.resolve()
-    directory = args.dir or settings.spool_dir or _config.user_dir("state") / "spool"
+    directory = args.dir or settings.spool_dir or _config.default_spool_dir(settings.endpoint)
     return Spool(directory, settings.spool_max_bytes, Stats()), settings
 
 

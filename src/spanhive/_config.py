@@ -8,6 +8,7 @@ instrumentation): it is logged once, naming the variable, and the next source in
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -83,6 +84,13 @@ def user_dir(kind: str) -> Path:
     xdg, fallback = {"data": ("XDG_DATA_HOME", ".local/share"), "state": ("XDG_STATE_HOME", ".local/state")}[kind]
     base = os.environ.get(xdg)
     return Path(base if base and os.path.isabs(base) else home / fallback) / "spanhive"
+
+
+def default_spool_dir(endpoint: str) -> Path:
+    """``spool/<endpoint digest>`` in the per-user state directory: one spool per destination, so a request
+    is only ever replayed to the endpoint it was meant for, whatever else runs on the machine."""
+    digest = hashlib.sha256(endpoint.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return user_dir("state") / "spool" / digest
 
 
 def default_store_url() -> str:
@@ -283,7 +291,7 @@ def resolve(
     if url is None:
         url = DEFAULT_API_URL if key else default_store_url()
 
-    spool: Optional[Path] = user_dir("state") / "spool"
+    spool: Optional[Path] = default_spool_dir(url)
     if spool_dir is not None or _env(env, ev.SPANHIVE_SPOOL_DIR) is not None:
         spool = pick("spool_dir", spool_dir, (ev.SPANHIVE_SPOOL_DIR,), _parse_spool_dir)
 

@@ -40,7 +40,7 @@ SPANHIVE_HEADERS = "SPANHIVE_HEADERS"
 
 SPANHIVE_SPOOL_DIR = "SPANHIVE_SPOOL_DIR"
 """Directory of the durable on-disk spool for requests that could not be delivered; ``off`` disables it.
-Default: ``spool`` in the per-user state directory."""
+Default: ``spool/<endpoint digest>`` in the per-user state directory (one spool per destination)."""
 
 SPANHIVE_SPOOL_MAX_BYTES = "SPANHIVE_SPOOL_MAX_BYTES"
 """Byte cap of the spool directory; past it the oldest requests are dropped and counted. Default: 256 MiB."""
