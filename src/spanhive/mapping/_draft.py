@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import Event as Event_
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanhive._records import Event
+from spanhive.mapping._attrs import SpanAttrs
 
 
 class Draft:
@@ -53,6 +54,13 @@ class Draft:
             return False
         target[key] = value
         return True
+
+    def copy(self, attrs: SpanAttrs, field: str, name: str, *keys: str) -> Optional[str]:
+        """The first non-blank string among ``keys`` (consumed) as ``field[name]``, unless already set."""
+        value = attrs.take_str(*keys)
+        if value is not None:
+            self.put(field, name, value)
+        return value
 
     def merge(self, field: str, values: dict[str, Any]) -> None:
         target: dict[str, Any] = self.event[field]  # type: ignore[literal-required]

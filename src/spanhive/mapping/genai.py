@@ -58,12 +58,8 @@ def _messages_from_attributes(attrs: SpanAttrs, draft: Draft) -> None:
 
 def _request(attrs: SpanAttrs, draft: Draft) -> None:
     config = draft.event["config"]
-    model = attrs.take_str("gen_ai.request.model")
-    if model is not None:
-        draft.put("config", "model", model)
-    provider = attrs.take_str(*PROVIDER_KEYS)
-    if provider is not None:
-        draft.put("config", "provider", provider)
+    draft.copy(attrs, "config", "model", "gen_ai.request.model")
+    draft.copy(attrs, "config", "provider", *PROVIDER_KEYS)
     for rest, key in attrs.under(REQUEST_PREFIX):
         if rest == "model":
             continue
@@ -75,9 +71,7 @@ def _request(attrs: SpanAttrs, draft: Draft) -> None:
     tools = attrs.take_json("gen_ai.tool.definitions", list)
     if tools is not None:
         draft.put("config", "tools", tools)
-    prompt_name = attrs.take_str("gen_ai.prompt.name")
-    if prompt_name is not None:
-        draft.put("config", "prompt_name", prompt_name)
+    draft.copy(attrs, "config", "prompt_name", "gen_ai.prompt.name")
 
 
 def _response(attrs: SpanAttrs, draft: Draft) -> None:
@@ -85,24 +79,16 @@ def _response(attrs: SpanAttrs, draft: Draft) -> None:
     if answered is not None:
         draft.answered_model = draft.answered_model or answered
         draft.put("metadata", "response_model", answered)
-    response_id = attrs.take_str("gen_ai.response.id")
-    if response_id is not None:
-        draft.put("metadata", "response_id", response_id)
+    draft.copy(attrs, "metadata", "response_id", "gen_ai.response.id")
     reasons = string_list(attrs.data.get("gen_ai.response.finish_reasons"))
     if reasons is not None and draft.put("metadata", "finish_reasons", reasons):
         attrs.used.add("gen_ai.response.finish_reasons")
 
 
 def _tool(attrs: SpanAttrs, draft: Draft) -> None:
-    name = attrs.take_str("gen_ai.tool.name")
-    if name is not None:
-        draft.put("config", "tool_name", name)
-    description = attrs.take_str("gen_ai.tool.description")
-    if description is not None:
-        draft.put("config", "tool_description", description)
-    call_id = attrs.take_str("gen_ai.tool.call.id")
-    if call_id is not None:
-        draft.put("metadata", "tool_call_id", call_id)
+    draft.copy(attrs, "config", "tool_name", "gen_ai.tool.name")
+    draft.copy(attrs, "config", "tool_description", "gen_ai.tool.description")
+    draft.copy(attrs, "metadata", "tool_call_id", "gen_ai.tool.call.id")
     if draft.empty("inputs") and "gen_ai.tool.call.arguments" in attrs.data:
         arguments = json_value(attrs.data["gen_ai.tool.call.arguments"])
         if draft.fill("inputs", arguments if isinstance(arguments, dict) else {"arguments": arguments}):

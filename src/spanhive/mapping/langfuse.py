@@ -22,9 +22,7 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
         return
     _io(attrs, draft, OBSERVATION + ".input", "inputs", "input")
     _io(attrs, draft, OBSERVATION + ".output", "outputs", "output")
-    model = attrs.take_str(OBSERVATION + ".model.name")
-    if model is not None:
-        draft.put("config", "model", model)
+    draft.copy(attrs, "config", "model", OBSERVATION + ".model.name")
     params = attrs.take_json(OBSERVATION + ".model.parameters", dict)
     if isinstance(params, dict):
         draft.merge("config", params)

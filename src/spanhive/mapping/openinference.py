@@ -127,15 +127,11 @@ def _llm(attrs: SpanAttrs, draft: Draft) -> None:
             finish = attrs.take_str("llm.finish_reason")
             if finish is not None:
                 draft.event["outputs"].setdefault("finish_reason", finish)
-    model = attrs.take_str("llm.request.model_name")
-    if model is not None:
-        draft.put("config", "model", model)
+    draft.copy(attrs, "config", "model", "llm.request.model_name")
     params = attrs.take_json("llm.invocation_parameters", dict)
     if isinstance(params, dict):
         draft.merge("config", params)
-    provider = attrs.take_str("llm.provider", "llm.system")
-    if provider is not None:
-        draft.put("config", "provider", provider)
+    draft.copy(attrs, "config", "provider", "llm.provider", "llm.system")
     answered = attrs.take_str("llm.response.model_name", "llm.model_name")
     if answered is not None:
         draft.answered_model = draft.answered_model or answered
@@ -183,12 +179,8 @@ def _absorb_raw_io(attrs: SpanAttrs, key: str) -> None:
 
 
 def _template(attrs: SpanAttrs, draft: Draft) -> None:
-    template = attrs.take_str("llm.prompt_template.template")
-    if template is not None:
-        draft.put("config", "template", template)
-    version = attrs.take_str("llm.prompt_template.version")
-    if version is not None:
-        draft.put("config", "prompt_version", version)
+    draft.copy(attrs, "config", "template", "llm.prompt_template.template")
+    draft.copy(attrs, "config", "prompt_version", "llm.prompt_template.version")
     variables = attrs.take_json("llm.prompt_template.variables", dict)
     if isinstance(variables, dict):
         draft.merge("inputs", variables)
@@ -198,9 +190,7 @@ def _documents(attrs: SpanAttrs, draft: Draft) -> None:
     query = attrs.peek_str("reranker.query")
     if query is not None and draft.put("inputs", "query", query):
         attrs.used.add("reranker.query")
-    model = attrs.take_str("reranker.model_name")
-    if model is not None:
-        draft.put("config", "model", model)
+    draft.copy(attrs, "config", "model", "reranker.model_name")
     top_k = attrs.take("reranker.top_k")
     if top_k is not None:
         draft.put("config", "top_k", top_k)
@@ -223,9 +213,7 @@ def _document(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _embedding(attrs: SpanAttrs, draft: Draft) -> None:
-    model = attrs.take_str("embedding.model_name")
-    if model is not None:
-        draft.put("config", "model", model)
+    draft.copy(attrs, "config", "model", "embedding.model_name")
     params = attrs.take_json("embedding.invocation_parameters", dict)
     if isinstance(params, dict):
         draft.merge("config", params)
@@ -255,10 +243,8 @@ def _as_int(text: str) -> int:
 
 
 def _tool(attrs: SpanAttrs, draft: Draft) -> None:
-    for key, name in (("tool.name", "tool_name"), ("tool.description", "tool_description")):
-        value = attrs.take_str(key)
-        if value is not None:
-            draft.put("config", name, value)
+    draft.copy(attrs, "config", "tool_name", "tool.name")
+    draft.copy(attrs, "config", "tool_description", "tool.description")
     schema = attrs.take_json("tool.parameters")  # a JSON schema, not the call's arguments (those are input.value)
     if schema is not None:
         draft.put("config", "tool_parameters", schema)

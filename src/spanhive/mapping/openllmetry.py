@@ -90,9 +90,7 @@ def _old_messages(attrs: SpanAttrs, draft: Draft) -> None:
 
 
 def _old_llm(attrs: SpanAttrs, draft: Draft) -> None:
-    model = attrs.take_str("llm.request.model")
-    if model is not None:
-        draft.put("config", "model", model)
+    draft.copy(attrs, "config", "model", "llm.request.model")
     for key, name in _OLD_PARAMS.items():
         value = attrs.data.get(key)
         if value is not None and not is_absent(value) and draft.put("config", name, json_leaf(value)):
@@ -130,9 +128,7 @@ def _entity(attrs: SpanAttrs, draft: Draft) -> None:
         draft.fill("outputs", value if isinstance(value, dict) else {"result": value})
     kind = attrs.data.get("traceloop.span.kind")
     if kind == "tool":
-        name = attrs.take_str("traceloop.entity.name")
-        if name is not None:
-            draft.put("config", "tool_name", name)
+        draft.copy(attrs, "config", "tool_name", "traceloop.entity.name")
 
 
 def _associations(attrs: SpanAttrs, draft: Draft) -> None:
