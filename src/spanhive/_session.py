@@ -33,7 +33,7 @@ BAGGAGE_USER_PROPERTIES = "spanhive.user_properties"
 SESSION_PREFIX = "spanhive.session."
 SESSION_FIELDS = ("inputs", "outputs", "config", "metadata", "metrics", "feedback", "user_properties")
 """Session-level fields ``enrich_session`` can set, each stored as ``spanhive.session.<field>`` (JSON)."""
-SPAN_BUCKETS = ("inputs", "outputs", "config", "metadata", "metrics", "feedback", "user_properties")
+SPAN_BUCKETS = SESSION_FIELDS  # the same seven record fields, for the span (``honeyhive_<field>.*``)
 
 _pending: contextvars.ContextVar[Optional[_Pending]] = contextvars.ContextVar("spanhive_session_pending", default=None)
 _local_roots: OrderedDict[int, Span] = OrderedDict()
