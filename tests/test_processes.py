@@ -179,3 +179,51 @@ def test_memory_is_bounded_through_a_long_outage(tmp_path: Path) -> None:
     assert rss[200_000] - rss[50_000] < 20 * 1024  # KiB: flat between 50k and 200k spans
     assert "over its cap" in result.stderr
     print(textwrap.dedent(f"peak RSS at 50k spans {rss[50_000]} KiB, at 200k {rss[200_000]} KiB; {stats}"))
+
+
+SIGTERM_APP = """
+import signal, sys, time
+from pathlib import Path
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+def previous_handler(signum, frame):
+    Path(sys.argv[2]).write_text("previous handler ran")
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, previous_handler)   # the application's own handler, installed first
+
+import spanhive
+from opentelemetry import trace
+provider = TracerProvider()
+provider.add_span_processor(BatchSpanProcessor(spanhive.SessionExporter(endpoint=sys.argv[1], api_key="k"),
+                                               schedule_delay_millis=60_000))
+trace.set_tracer_provider(provider)
+for i in range(5):
+    with provider.get_tracer("app").start_as_current_span(f"queued-{i}"):
+        pass
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_sigterm_flushes_then_runs_the_previous_handler(tmp_path: Path) -> None:
+    """With SPANHIVE_FLUSH_ON_SIGTERM, spans still queued in the batch processor go out on SIGTERM, and the
+    handler the application had installed still runs afterwards."""
+    app = tmp_path / "app.py"
+    app.write_text(SIGTERM_APP)
+    marker = tmp_path / "marker.txt"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SPANHIVE_", "HH_", "PYTEST_"))}
+    env.update(SPANHIVE_FLUSH_ON_SIGTERM="true", XDG_STATE_HOME=str(tmp_path / "state"))
+    with CaptureServer() as server:
+        with subprocess.Popen(
+            [sys.executable, str(app), server.url, str(marker)], env=env, stdout=subprocess.PIPE, text=True
+        ) as process:
+            assert process.stdout is not None
+            assert process.stdout.readline().strip() == "ready"
+            assert server.requests == []  # still queued: the schedule delay is a minute
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(30) == 0
+        names = sorted(e["event_name"] for e in server.events() if e["event_type"] != "session")
+    assert names == [f"queued-{i}" for i in range(5)]
+    assert marker.read_text() == "previous handler ran"
