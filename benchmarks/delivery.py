@@ -6,13 +6,15 @@
    ``spanhive spool replay`` sends them to a loopback sink; events per second, wall clock.
 2. *Shutdown*: a ``BatchSpanProcessor`` holding spans, the backend answering 503, ``provider.shutdown()``
    with ``timeout_millis=2000``: how long it takes, and what is left in the spool.
-3. *Memory*: 200k spans exported into a dead backend with a 50 MiB spool cap, peak RSS at 50k and 200k.
+3. *Memory*: 200k spans exported into a dead backend with a 50 MiB spool cap, and 200k spans to a live sink:
+   peak RSS at 50k and at 200k spans.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -85,10 +87,33 @@ def memory(workdir: Path) -> dict[str, object]:
     return report
 
 
+def memory_live() -> dict[str, object]:
+    """Peak RSS at 50k and at 200k spans exported to a live sink (it should not grow)."""
+    rss: dict[int, int] = {}
+    spans = small(300)  # ~600 spans, exported over and over: the exporter's memory, not the spans', is measured
+    with Sink() as sink:
+        live = spanhive.SessionExporter(endpoint=sink.url, api_key="k", spool_dir="off")
+        done = 0
+        while done < 200_000:
+            for i in range(0, len(spans), 512):
+                live.export(spans[i : i + 512])
+                done += len(spans[i : i + 512])
+            if done >= 50_000 and 50_000 not in rss:
+                rss[50_000] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        rss[200_000] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        live.shutdown()
+    return {"rss_kib": rss, "spans": done}
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        results = {"replay": replay_rate(workdir), "shutdown": shutdown_time(workdir), "memory": memory(workdir)}
+        results = {
+            "replay": replay_rate(workdir),
+            "shutdown": shutdown_time(workdir),
+            "memory_dead_backend": memory(workdir),
+            "memory_live_sink": memory_live(),
+        }
     print(json.dumps(results, indent=2))
 
 
