@@ -19,7 +19,6 @@ from spanhive.mapping import SessionGroup
 from spanhive.mapping._limits import truncate
 
 GZIP_LEVEL = 4  # zlib level, chosen on measurement: levels 1-3 cost 10-25 % more bytes on LLM spans, 5-6 up to 2.5x CPU
-DEFAULT_MAX_REQUEST_BYTES = 5 * 1024 * 1024  # bytes of JSON per request, measured before compression
 
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str).encode
 

@@ -102,10 +102,10 @@ def _old_llm(attrs: SpanAttrs, draft: Draft) -> None:
     if attrs.under("llm.request.functions"):
         functions = indexed(attrs, "llm.request.functions")
         if functions:
-            draft.put("config", "tools", [json_leaf_dict(f) for f in functions])
+            draft.put("config", "tools", [_json_leaf_dict(f) for f in functions])
 
 
-def json_leaf_dict(item: Any) -> Any:
+def _json_leaf_dict(item: Any) -> Any:
     if isinstance(item, dict):
         return {k: json_leaf(v) for k, v in item.items()}
     return item
