@@ -62,6 +62,14 @@ class Draft:
             self.put(field, name, value)
         return value
 
+    def answered(self, attrs: SpanAttrs, *keys: str) -> None:
+        """The model the provider answered with: ``metadata.response_model``, and ``config.model`` only if
+        nothing says which model was requested."""
+        answered = attrs.take_str(*keys)
+        if answered is not None:
+            self.answered_model = self.answered_model or answered
+            self.put("metadata", "response_model", answered)
+
     def merge(self, field: str, values: dict[str, Any]) -> None:
         target: dict[str, Any] = self.event[field]  # type: ignore[literal-required]
         for key, value in values.items():

@@ -75,10 +75,7 @@ def _request(attrs: SpanAttrs, draft: Draft) -> None:
 
 
 def _response(attrs: SpanAttrs, draft: Draft) -> None:
-    answered = attrs.take_str("gen_ai.response.model")
-    if answered is not None:
-        draft.answered_model = draft.answered_model or answered
-        draft.put("metadata", "response_model", answered)
+    draft.answered(attrs, "gen_ai.response.model")
     draft.copy(attrs, "metadata", "response_id", "gen_ai.response.id")
     reasons = string_list(attrs.data.get("gen_ai.response.finish_reasons"))
     if reasons is not None and draft.put("metadata", "finish_reasons", reasons):

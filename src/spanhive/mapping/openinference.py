@@ -132,10 +132,7 @@ def _llm(attrs: SpanAttrs, draft: Draft) -> None:
     if isinstance(params, dict):
         draft.merge("config", params)
     draft.copy(attrs, "config", "provider", "llm.provider", "llm.system")
-    answered = attrs.take_str("llm.response.model_name", "llm.model_name")
-    if answered is not None:
-        draft.answered_model = draft.answered_model or answered
-        draft.put("metadata", "response_model", answered)
+    draft.answered(attrs, "llm.response.model_name", "llm.model_name")
     if attrs.under("llm.tools"):
         tools = indexed(attrs, "llm.tools")
         if tools:

@@ -95,10 +95,7 @@ def _old_llm(attrs: SpanAttrs, draft: Draft) -> None:
         value = attrs.data.get(key)
         if value is not None and not is_absent(value) and draft.put("config", name, json_leaf(value)):
             attrs.used.add(key)
-    answered = attrs.take_str("llm.response.model")
-    if answered is not None:
-        draft.answered_model = draft.answered_model or answered
-        draft.put("metadata", "response_model", answered)
+    draft.answered(attrs, "llm.response.model")
     if attrs.under("llm.request.functions"):
         functions = indexed(attrs, "llm.request.functions")
         if functions:
