@@ -137,12 +137,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 def _typical_body() -> bytes:
     import gzip  # noqa: PLC0415 - only here
 
-    from spanhive._encode import batch_body, to_json  # noqa: PLC0415 - only here
-    from spanhive.mapping import Defaults, group_sessions, map_span  # noqa: PLC0415 - only here
+    from spanhive._encode import encode  # noqa: PLC0415 - only here
+    from spanhive.mapping import Defaults, map_span  # noqa: PLC0415 - only here
 
     spans = WORKLOADS["agent"][0](30)[:BATCH]
-    groups = group_sessions([map_span(s, Defaults()) for s in spans], Defaults())
-    return gzip.compress(to_json(batch_body(groups)))
+    return gzip.compress(encode((map_span(s, Defaults()) for s in spans), Defaults()).body.payload)
 
 
 def _print(name: str, outcome: dict[str, Any]) -> None:

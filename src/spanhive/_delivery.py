@@ -19,14 +19,14 @@ import re
 import threading
 import time
 from contextvars import Token
-from typing import Any, Callable, Optional, Protocol
+from typing import Callable, Optional, Protocol
 
 import requests
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 
 from spanhive._config import Settings
-from spanhive._encode import compress, event_count, shrink_to_fit, split_body, to_json
+from spanhive._encode import Body, compress
 from spanhive._log import limited, logger
 from spanhive._retry import RETRYABLE_STATUSES, Attempt, Outcome, Retrier, Verdict, parse_retry_after
 from spanhive._spool import Claim, Spool
@@ -64,8 +64,8 @@ class Sink(Protocol):
     encoding: str
     """``gzip`` or ``identity``: how bodies are encoded for this sink."""
 
-    def deliver(self, wire: bytes, deadline: float, body: Optional[dict[str, Any]] = None) -> Outcome:
-        """Deliver one encoded body before ``deadline`` (``time.monotonic()``); ``body`` is the same, decoded."""
+    def deliver(self, wire: bytes, deadline: float) -> Outcome:
+        """Deliver one encoded body before ``deadline`` (``time.monotonic()``)."""
         ...
 
     def close(self) -> None: ...
@@ -111,7 +111,7 @@ class HttpSink:
                 self._sessions.append(session)
         return session
 
-    def deliver(self, wire: bytes, deadline: float, body: Optional[dict[str, Any]] = None) -> Outcome:
+    def deliver(self, wire: bytes, deadline: float) -> Outcome:
         now = self.clock()
         if now < self.auth_blocked_until:
             return Outcome(False, 0, Attempt(Verdict.RETRY, "the API rejected the key; cooling off"), "auth")
@@ -212,10 +212,9 @@ class StoreSink:
         self._lock = threading.Lock()
         self._pid = 0
 
-    def deliver(self, wire: bytes, deadline: float, body: Optional[dict[str, Any]] = None) -> Outcome:
+    def deliver(self, wire: bytes, deadline: float) -> Outcome:
         try:
-            if body is None:
-                body = json.loads(gzip.decompress(wire) if wire[:2] == b"\x1f\x8b" else wire)
+            body = json.loads(_plain(wire, "gzip" if wire[:2] == b"\x1f\x8b" else "identity"))
             with self._lock:
                 if self._store is None or self._pid != os.getpid():  # SQLite connections must not cross fork
                     self._store, self._pid = Store(self.path), os.getpid()
@@ -241,49 +240,48 @@ class Delivery:
         self.stats = stats
         self.max_bytes = max_bytes
 
-    def send(self, body: dict[str, Any], payload: bytes, deadline: float) -> bool:
-        """Deliver ``body`` (whose JSON is ``payload``); ``True`` only if every event of it was delivered now."""
+    def send(self, body: Body, deadline: float) -> bool:
+        """Deliver ``body``; ``True`` only if every event of it was delivered now."""
+        payload = body.payload
         if len(payload) > self.max_bytes:
-            # Cut into as many parts as the size says at once (a part that is still too big is cut again):
-            # halving step by step would encode the same events log2(size / limit) times over.
-            parts = split_body(body, -(-len(payload) * 10 // (self.max_bytes * 9)))
+            parts = body.split(self.max_bytes)  # as many parts as the size needs, at once
             if parts is not None:
                 return self._send_all(parts, deadline)
-            body, payload, cut = shrink_to_fit(body, self.max_bytes)
+            body, cut = body.shrunk(self.max_bytes)
             self._report_cut(cut)
+            payload = body.payload
         wire = compress(payload) if self.sink.encoding == "gzip" else payload
-        outcome = self.sink.deliver(wire, deadline, body)
-        events = event_count(body)
+        outcome = self.sink.deliver(wire, deadline)
         if outcome.delivered:
-            self.stats.add("exported", events)
+            self.stats.add("exported", body.events)
             return True
         if outcome.last.status == 413:
             return self._too_large(body, deadline)
-        self._not_delivered(outcome, wire, events)
+        self._not_delivered(outcome, wire, body.events)
         return False
 
-    def keep(self, body: dict[str, Any], payload: bytes, why: str) -> None:
+    def keep(self, body: Body, why: str) -> None:
         """Spool a body without trying to send it (after shutdown)."""
-        wire = compress(payload) if self.sink.encoding == "gzip" else payload
+        wire = compress(body.payload) if self.sink.encoding == "gzip" else body.payload
         outcome = Outcome(False, 0, Attempt(Verdict.RETRY, why), "shutdown")
-        self._not_delivered(outcome, wire, event_count(body))
+        self._not_delivered(outcome, wire, body.events)
 
-    def _send_all(self, bodies: list[dict[str, Any]], deadline: float) -> bool:
-        results = [self.send(part, to_json(part), deadline) for part in bodies]  # every part, even after a failure
+    def _send_all(self, bodies: list[Body], deadline: float) -> bool:
+        results = [self.send(part, deadline) for part in bodies]  # every part, even after a failure
         return all(results)
 
-    def _too_large(self, body: dict[str, Any], deadline: float) -> bool:
+    def _too_large(self, body: Body, deadline: float) -> bool:
         """The server's limit is below ours: halve until it accepts, cutting a lone event's largest values."""
-        halves = split_body(body)
+        halves = body.halves()
         if halves is not None:
             return self._send_all(halves, deadline)
-        payload = to_json(body)
+        payload = body.payload
         if len(payload) <= 1024:
-            self._drop(event_count(body), "HTTP 413 for a single small event")
+            self._drop(body.events, "HTTP 413 for a single small event")
             return False
-        smaller, payload, cut = shrink_to_fit(body, len(payload) // 2)
+        smaller, cut = body.shrunk(len(payload) // 2)
         self._report_cut(cut)
-        return self.send(smaller, payload, deadline)
+        return self.send(smaller, deadline)
 
     def _not_delivered(self, outcome: Outcome, wire: bytes, events: int) -> None:
         last = outcome.last
@@ -343,10 +341,9 @@ class Delivery:
             return True
         status = outcome.last.status
         if status == 413 or status in DROP_STATUSES or (status == 500 and outcome.last.partial is not None):
-            body = json.loads(gzip.decompress(entry.body) if entry.encoding == "gzip" else entry.body)
             claim.done()
             if status == 413:
-                return self._too_large(body, deadline)
+                return self._too_large(Body.decode(_plain(entry.body, entry.encoding)), deadline)
             self._not_delivered(outcome, entry.body, events)
             return True
         claim.release()
@@ -354,6 +351,10 @@ class Delivery:
 
     def close(self) -> None:
         self.sink.close()
+
+
+def _plain(wire: bytes, encoding: str) -> bytes:
+    return gzip.decompress(wire) if encoding == "gzip" else wire
 
 
 class Drainer:

@@ -1,8 +1,13 @@
 """Request bodies for ``POST /events/batch`` (DESIGN §3) and their JSON/gzip encoding.
 
-One session per batch goes out as ``is_single_session: true`` with its ``session_properties``; several
+One session per request goes out as ``is_single_session: true`` with its ``session_properties``; several
 sessions are coalesced into one request, each session carried as an ``event_type: "session"`` event whose
 ``event_id`` is the session id (how the HoneyHive data model stores sessions).
+
+Each record is encoded once, as soon as it is mapped, and a :class:`Body` is assembled from those pieces:
+splitting a body to fit the size limit joins bytes again, it never encodes a record twice, and a record's
+dicts are let go as soon as it is encoded (a batch's worth of live records is what made the garbage collector
+busy). A session's inputs and outputs, which are its root span's, are encoded once for both records.
 """
 
 from __future__ import annotations
@@ -10,96 +15,55 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from dataclasses import dataclass
-from typing import Any, Optional, cast
+from collections.abc import Iterable, Iterator
+from json import encoder as _json_encoder
+from typing import Any, Callable, NamedTuple, Optional, cast
 
 from spanhive import _privacy
 from spanhive._records import Event, SessionProperties
-from spanhive.mapping import SessionGroup
+from spanhive.mapping import Defaults, SessionGroup, SessionHint, group_sessions
 from spanhive.mapping._limits import truncate
+from spanhive.mapping._sessions import Session, Sessions
 
 GZIP_LEVEL = 4  # zlib level, chosen on measurement: levels 1-3 cost 10-25 % more bytes on LLM spans, 5-6 up to 2.5x CPU
-
-_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str).encode
-
-
-@dataclass
-class Batch:
-    """One request: its body (records) and the same body as JSON bytes (uncompressed)."""
-
-    body: dict[str, Any]
-    payload: bytes
-    redacted: int = 0
-    """How many sensitive values were replaced before encoding."""
+_WRAPPER = len(b'{"events":[],"is_single_session":false,"session_properties":}')
+"""Bytes a body adds around its records."""
 
 
-def encode_batch(groups: list[SessionGroup], mask: Optional[_privacy.Mask] = None) -> Batch:
-    """Redact secrets, apply the user's mask, and encode a batch as JSON."""
-    redacted = 0
-    for group in groups:
-        records: list[dict[str, Any]] = [cast("dict[str, Any]", e) for e in group.events]
-        redacted += sum(_privacy.redact_record(record) for record in records)
-        properties = cast("dict[str, Any]", group.properties)
-        redacted += _privacy.redact_record(properties)
-        if mask is not None:
-            group.events = [cast(Event, _privacy.apply_mask(mask, record)) for record in records]
-            group.properties = cast(SessionProperties, _privacy.apply_mask(mask, properties))
-    body = batch_body(groups)
-    return Batch(body, to_json(body), redacted)
+def _make_text() -> Callable[[Any], str]:
+    """Compact JSON text, non-ASCII kept as is (UTF-8 on the wire), unknown objects as ``str``.
+
+    The C encoder is built once and kept (``json.dumps`` builds one per call), without the circular-reference
+    bookkeeping: records are trees made from span attributes and parsed JSON.
+    """
+    make = getattr(_json_encoder, "c_make_encoder", None)
+    if make is None:  # an interpreter without the C accelerator
+        return json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str).encode
+    chunks = make(None, str, _json_encoder.encode_basestring, None, ":", ",", False, False, False)
+    return lambda value: "".join(chunks(value, 0))
 
 
-def batch_body(groups: list[SessionGroup]) -> dict[str, Any]:
-    """The request body for a batch of session groups."""
-    if len(groups) == 1:
-        group = groups[0]
-        return {"events": group.events, "is_single_session": True, "session_properties": group.properties}
-    events: list[Any] = []
-    for group in groups:
-        events.append(session_event(group))
-        events.extend(group.events)
-    return {"events": events, "is_single_session": False}
+_text = _make_text()
 
 
-def session_event(group: SessionGroup) -> Event:
-    """A session's properties as the ``session`` event that carries them in a coalesced request."""
-    props = group.properties
-    events = group.events
-    start = min(e["start_time"] for e in events)
-    end = max(e["end_time"] for e in events)
-    sid = props["session_id"]
-    return {
-        "project": group.project,
-        "source": props["source"],
-        "event_name": props["session_name"] or "Session",
-        "event_type": "session",
-        "event_id": sid,
-        "session_id": sid,
-        "parent_id": None,
-        "children_ids": [e["event_id"] for e in events if e["parent_id"] == sid],
-        "config": props["config"],
-        "inputs": props["inputs"],
-        "outputs": props["outputs"],
-        "error": props["error"],
-        "start_time": start,
-        "end_time": end,
-        "duration": float(end - start),
-        "metadata": props["metadata"],
-        "feedback": props["feedback"],
-        "metrics": props["metrics"],
-        "user_properties": props["user_properties"],
-    }
+def _json(value: Any) -> str:
+    """Strict JSON text: NaN and Infinity become strings rather than failing the record."""
+    try:
+        return _text(value)
+    except ValueError:  # NaN or Infinity somewhere: rare, so the walk happens only then
+        return _text(_finite(value))
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # an unpaired surrogate from a bad attribute
+        return text.encode("utf-8", "replace")
 
 
 def to_json(body: Any) -> bytes:
     """Strict JSON bytes; NaN/Infinity become strings and unpaired surrogates are replaced, never raising."""
-    try:
-        text = _dumps(body)
-    except ValueError:  # NaN or Infinity somewhere: rare, so the walk happens only then
-        text = _dumps(_finite(body))
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace")
+    return _utf8(_json(body))
 
 
 def compress(data: bytes) -> bytes:
@@ -116,25 +80,329 @@ def _finite(value: Any) -> Any:
     return value
 
 
+class Part:
+    """One session's records in a body: its encoded events, and its SessionProperties, encoded on demand in
+    the form the body needs (``session_properties`` alone, or a ``session`` event among several sessions).
+
+    A part decoded from a spooled coalesced body has only its ``session`` event, already encoded.
+    """
+
+    __slots__ = ("_fragments", "_record", "_session_event", "events", "project", "properties", "roots", "times")
+
+    def __init__(
+        self,
+        events: list[bytes],
+        properties: Optional[SessionProperties] = None,
+        *,
+        project: str = "",
+        start_end_ms: tuple[int, int] = (0, 0),
+        roots: tuple[str, ...] = (),
+        fragments: Optional[dict[int, str]] = None,
+    ) -> None:
+        self.events = events
+        self.properties = properties
+        self.project = project
+        self.times = start_end_ms
+        """First start and last end of the session's events in this batch (epoch ms)."""
+        self.roots = roots
+        """Event ids of the session's top events: the ``children_ids`` of its session event."""
+        self._fragments = fragments or {}
+        """JSON already encoded for a root's ``inputs``/``outputs`` dict, by ``id()``: reused, not re-encoded."""
+        self._record: Optional[bytes] = None
+        self._session_event: Optional[bytes] = None
+
+    def record(self) -> bytes:
+        """``session_properties`` as JSON."""
+        if self._record is None:
+            assert self.properties is not None
+            self._record = self._spliced(cast("dict[str, Any]", self.properties))
+        return self._record
+
+    def session_event(self) -> Optional[bytes]:
+        """The session as a ``session`` event, for a body coalescing several sessions."""
+        if self._session_event is None and self.properties is not None:
+            start, end = self.times
+            event = session_event(self.properties, self.project, start, end, self.roots)
+            self._session_event = self._spliced(cast("dict[str, Any]", event))
+        return self._session_event
+
+    def _spliced(self, record: dict[str, Any]) -> bytes:
+        """``record`` as JSON, with a root's inputs and outputs taken from their encoding in its event."""
+        fragments = self._fragments
+        shared = {k: fragments[id(record[k])] for k in ("inputs", "outputs") if id(record[k]) in fragments}
+        if not shared:
+            return to_json(record)
+        rest = _json({k: v for k, v in record.items() if k not in shared})
+        head = "".join(f'"{key}":{text},' for key, text in shared.items())
+        return _utf8("{" + head + rest[1:] if rest != "{}" else "{" + head[:-1] + "}")
+
+    def size(self, coalesced: bool) -> int:
+        own = self.session_event() if coalesced else (self.record() if self.properties is not None else None)
+        return sum(len(e) + 1 for e in self.events) + (len(own) + 1 if own is not None else 0)
+
+    def runs(self, limit: int) -> Iterator[Part]:
+        """This part as parts of at most ``limit`` bytes each (counting its session record with every run)."""
+        own = self.session_event()
+        room = limit - _WRAPPER - (len(own) + 1 if own is not None else 0)
+        run: list[bytes] = []
+        size = 0
+        for event in self.events:
+            if run and size + len(event) + 1 > room:
+                yield self._with(run)
+                run, size = [], 0
+            run.append(event)
+            size += len(event) + 1
+        if run:
+            yield self._with(run)
+
+    def _with(self, events: list[bytes]) -> Part:
+        part = Part(events, self.properties, project=self.project, start_end_ms=self.times, roots=self.roots)
+        part._fragments, part._record, part._session_event = self._fragments, self._record, self._session_event
+        return part
+
+
+class Body:
+    """One request body, held as encoded parts (one per session) until its bytes are needed."""
+
+    __slots__ = ("_payload", "parts")
+
+    def __init__(self, parts: list[Part], payload: Optional[bytes] = None) -> None:
+        self.parts = parts
+        self._payload = payload
+
+    @property
+    def payload(self) -> bytes:
+        """The body as JSON bytes (uncompressed)."""
+        if self._payload is None:
+            self._payload = self._join()
+        return self._payload
+
+    def _join(self) -> bytes:
+        if len(self.parts) == 1 and self.parts[0].properties is not None:
+            part = self.parts[0]
+            return b"".join(
+                (b'{"events":[', b",".join(part.events), b'],"is_single_session":true,"session_properties":',
+                 part.record(), b"}")
+            )  # fmt: skip
+        records: list[bytes] = []
+        for part in self.parts:
+            own = part.session_event()
+            if own is not None:
+                records.append(own)
+            records.extend(part.events)
+        return b'{"events":[' + b",".join(records) + b'],"is_single_session":false}'
+
+    @property
+    def events(self) -> int:
+        """Span events in the body (the session records that travel as events are not counted)."""
+        return sum(len(part.events) for part in self.parts)
+
+    def split(self, limit: int) -> Optional[list[Body]]:
+        """Bodies of at most ``limit`` bytes holding the same records (a session split across bodies carries its
+        record in each; the receiver merges them); ``None`` for a body of a single event."""
+        if sum(len(part.events) for part in self.parts) < 2:
+            return None
+        bodies: list[Body] = []
+        current: list[Part] = []
+        size = _WRAPPER
+        for whole in self.parts:
+            for part in whole.runs(limit) if whole.size(True) + _WRAPPER > limit else (whole,):
+                needed = part.size(True)
+                if current and size + needed > limit:
+                    bodies.append(Body(current))
+                    current, size = [], _WRAPPER
+                current.append(part)
+                size += needed
+        bodies.append(Body(current))
+        return bodies if len(bodies) > 1 else self.halves()
+
+    def halves(self) -> Optional[list[Body]]:
+        """The records in two bodies of about equal length; ``None`` for a body of a single event."""
+        if len(self.parts) > 1:
+            middle = len(self.parts) // 2
+            return [Body(self.parts[:middle]), Body(self.parts[middle:])]
+        (part,) = self.parts
+        if len(part.events) < 2:
+            return None
+        middle = len(part.events) // 2
+        return [Body([part._with(part.events[:middle])]), Body([part._with(part.events[middle:])])]
+
+    def shrunk(self, limit: int) -> tuple[Body, int]:
+        """A body of one event, with its largest string values cut until it fits ``limit``; returns the body and
+        how many values were cut. Never drops the event."""
+        body, payload, cut = shrink_to_fit(json.loads(self.payload), limit)
+        return Body(_decoded_parts(body), payload), cut
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Body:
+        """A body from JSON bytes (a spooled request), so that it can be split."""
+        return cls(_decoded_parts(json.loads(payload)), payload)
+
+
+def _decoded_parts(body: dict[str, Any]) -> list[Part]:
+    events = [e for e in body.get("events") or () if isinstance(e, dict)]
+    if body.get("is_single_session"):
+        return [Part([to_json(event) for event in events], body.get("session_properties"))]
+    parts: dict[Any, Part] = {}
+    for event in events:
+        part = parts.get(event.get("session_id"))
+        if part is None:
+            part = parts[event.get("session_id")] = Part([])
+        if event.get("event_type") == "session" and part._session_event is None:
+            part._session_event = to_json(event)
+        else:
+            part.events.append(to_json(event))
+    return list(parts.values())
+
+
+class Encoded(NamedTuple):
+    body: Body
+    redacted: int
+    """Sensitive values replaced."""
+    truncated: int
+    """Values cut to the size limit while mapping."""
+
+
+def encode(
+    mapped: Iterable[Optional[tuple[Event, SessionHint]]], defaults: Defaults, mask: Optional[_privacy.Mask] = None
+) -> Encoded:
+    """Group, redact, mask and encode a batch's records.
+
+    ``mapped`` is consumed one record at a time, and each record is encoded and let go before the next (a
+    ``mask`` needs whole, grouped records, so with one the batch is grouped first).
+    """
+    if mask is not None:
+        return _encode_masked(mapped, defaults, mask)
+    sessions: Sessions[str] = Sessions(defaults)
+    fragments: dict[int, str] = {}
+    redacted = truncated = 0
+    for pair in mapped:
+        if pair is None:
+            continue
+        event, hint = pair
+        truncated += hint.truncated
+        redacted += _privacy.redact_record(cast("dict[str, Any]", event))
+        entry = sessions.add(event, hint, "")
+        record = cast("dict[str, Any]", event)
+        del record["event_type"], record["children_ids"]  # settled once the batch is grouped
+        head = ""
+        if hint.root:  # the session takes these: encode them once for both records
+            for key in ("inputs", "outputs"):
+                if record[key]:
+                    value = record.pop(key)
+                    text = fragments[id(value)] = _json(value)
+                    head += f'"{key}":{text},'
+        entry.body = head + _json(record)[1:]
+    parts = []
+    for session in sessions.finish():
+        redacted += _privacy.redact_record(cast("dict[str, Any]", session.properties))
+        parts.append(_part(session, [_event_json(entry.event_type, entry.children, entry.body)
+                                     for entry in session.entries], fragments))  # fmt: skip
+    return Encoded(Body(parts), redacted, truncated)
+
+
+_TYPE_HEADS: dict[str, str] = {}
+
+
+def _event_json(event_type: Optional[str], children: list[str], rest: str) -> bytes:
+    """An event's JSON from its settled type and children and the rest of it, encoded earlier."""
+    head = _TYPE_HEADS.get(event_type or "")
+    if head is None:
+        head = _TYPE_HEADS.setdefault(event_type or "", '{"event_type":' + _json(event_type or "tool"))
+    return _utf8(f'{head},"children_ids":{_json(children) if children else "[]"},{rest}')
+
+
+def _part(session: Session[Any], events: list[bytes], fragments: Optional[dict[int, str]] = None) -> Part:
+    sid = session.properties["session_id"]
+    roots = tuple(entry.event_id for entry in session.entries if entry.parent_id == sid)
+    return Part(
+        events,
+        session.properties,
+        project=session.project,
+        start_end_ms=(session.start_ms, session.end_ms),
+        roots=roots,
+        fragments=fragments,
+    )
+
+
+def _encode_masked(
+    mapped: Iterable[Optional[tuple[Event, SessionHint]]], defaults: Defaults, mask: _privacy.Mask
+) -> Encoded:
+    """Whole grouped records, redacted, rewritten by the user's ``mask``, then encoded."""
+    pairs = [pair for pair in mapped if pair is not None]
+    redacted = 0
+    parts = []
+    for group in group_sessions(pairs, defaults):
+        records: list[dict[str, Any]] = [cast("dict[str, Any]", e) for e in group.events]
+        redacted += sum(_privacy.redact_record(record) for record in records)
+        properties = cast("dict[str, Any]", group.properties)
+        redacted += _privacy.redact_record(properties)
+        events = [cast(Event, _privacy.apply_mask(mask, record)) for record in records]
+        group.properties = cast(SessionProperties, _privacy.apply_mask(mask, properties))
+        sid = group.properties.get("session_id")
+        parts.append(
+            Part(
+                [to_json(event) for event in events],
+                group.properties,
+                project=events[0].get("project", "") if events else "",
+                start_end_ms=(min(_times(events, "start_time")), max(_times(events, "end_time"))),
+                roots=tuple(e.get("event_id") for e in events if e.get("parent_id") == sid),
+            )
+        )
+    return Encoded(Body(parts), redacted, sum(hint.truncated for _, hint in pairs))
+
+
+def _times(events: list[Event], key: str) -> list[int]:
+    """A masked record's times (a mask may have removed or retyped them)."""
+    times = [e.get(key) for e in events]
+    return [int(t) for t in times if isinstance(t, (int, float)) and math.isfinite(t)] or [0]
+
+
+def batch_body(groups: list[SessionGroup]) -> dict[str, Any]:
+    """The request body for a batch of grouped records, as records: what :func:`encode` sends, decoded."""
+    if len(groups) == 1:
+        group = groups[0]
+        return {"events": group.events, "is_single_session": True, "session_properties": group.properties}
+    events: list[Any] = []
+    for group in groups:
+        sid = group.properties["session_id"]
+        start = min(e["start_time"] for e in group.events)
+        end = max(e["end_time"] for e in group.events)
+        roots = tuple(e["event_id"] for e in group.events if e["parent_id"] == sid)
+        events.append(session_event(group.properties, group.project, start, end, roots))
+        events.extend(group.events)
+    return {"events": events, "is_single_session": False}
+
+
+def session_event(props: SessionProperties, project: str, start: int, end: int, roots: tuple[str, ...]) -> Event:
+    """A session's properties as the ``session`` event that carries them in a coalesced request."""
+    sid = props["session_id"]
+    return {
+        "project": project,
+        "source": props["source"],
+        "event_name": props["session_name"] or "Session",
+        "event_type": "session",
+        "event_id": sid,
+        "session_id": sid,
+        "parent_id": None,
+        "children_ids": list(roots),
+        "config": props["config"],
+        "inputs": props["inputs"],
+        "outputs": props["outputs"],
+        "error": props["error"],
+        "start_time": start,
+        "end_time": end,
+        "duration": float(end - start),
+        "metadata": props["metadata"],
+        "feedback": props["feedback"],
+        "metrics": props["metrics"],
+        "user_properties": props["user_properties"],
+    }
+
+
 def event_count(body: dict[str, Any]) -> int:
     """Span events in a body (the session records that travel as events are not counted)."""
     return sum(1 for event in body.get("events") or () if event.get("event_type") != "session")
-
-
-def split_body(body: dict[str, Any], parts: int = 2) -> Optional[list[dict[str, Any]]]:
-    """Bodies holding the events in ``parts`` runs of about equal length (a single session's properties go
-    with every part, which the receiver merges); ``None`` when the body holds one event and cannot be split."""
-    events = body.get("events") or []
-    if len(events) < 2:
-        return None
-    parts = max(2, min(parts, len(events)))
-    size, extra = divmod(len(events), parts)
-    out, start = [], 0
-    for i in range(parts):
-        end = start + size + (1 if i < extra else 0)
-        out.append({**body, "events": events[start:end]})
-        start = end
-    return out
 
 
 def shrink_to_fit(body: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any], bytes, int]:

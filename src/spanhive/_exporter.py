@@ -18,14 +18,14 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from spanhive import _config, _signals
 from spanhive._delivery import Delivery, Drainer, HttpSink, Sink, StoreSink
-from spanhive._encode import encode_batch
+from spanhive._encode import encode
 from spanhive._log import limited, logger
 from spanhive._privacy import Mask
 from spanhive._retry import Retrier
 from spanhive._spool import Spool
 from spanhive._stats import Stats
 from spanhive.exceptions import ConfigError
-from spanhive.mapping import Defaults, group_sessions, map_span_safely
+from spanhive.mapping import Defaults, map_span_safely
 
 _announced_store = False
 _announce_lock = threading.Lock()
@@ -155,18 +155,17 @@ class SessionExporter(SpanExporter):
         try:
             deadline = time.monotonic() + self.settings.timeout_s
             defaults = self._defaults
-            mapped = [map_span_safely(span, defaults) for span in spans]
-            self._count_truncated(sum(pair[1].truncated for pair in mapped if pair is not None))
-            groups = group_sessions(mapped, defaults)
-            if not groups:
+            encoded = encode((map_span_safely(span, defaults) for span in spans), defaults, self.settings.mask)
+            self._count_truncated(encoded.truncated)
+            self.stats.add("redacted", encoded.redacted)
+            body = encoded.body
+            if not body.parts:
                 return SpanExportResult.SUCCESS
-            batch = encode_batch(groups, self.settings.mask)
-            self.stats.add("redacted", batch.redacted)
             self._announce()
             if self._is_shutdown:  # a batch processor still flushing after we stopped: keep it, send nothing
-                delivery.keep(batch.body, batch.payload, "exporter shut down")
+                delivery.keep(body, "exporter shut down")
                 return SpanExportResult.FAILURE
-            delivered = delivery.send(batch.body, batch.payload, deadline)
+            delivered = delivery.send(body, deadline)
         except Exception:  # noqa: BLE001 - the exporter must never raise into the SDK or the app
             logger.exception("spanhive: unexpected error while exporting %d spans", len(spans))
             return SpanExportResult.FAILURE

@@ -69,7 +69,12 @@ def redact(value: Any) -> int:
 
 
 def redact_record(record: dict[str, Any]) -> int:
-    return sum(redact(record.get(field)) for field in DICT_FIELDS)
+    count = 0
+    for field in DICT_FIELDS:
+        value = record.get(field)
+        if value:
+            count += redact(value)
+    return count
 
 
 def apply_mask(mask: Mask, record: dict[str, Any]) -> dict[str, Any]:

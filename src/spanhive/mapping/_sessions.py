@@ -3,16 +3,135 @@
 The batch is the only context: parent/child links, the default ``chain``/``tool`` type, and the session's
 root are taken from the spans exported together. What a later batch adds is merged by the receiver (the
 store merges properties; the API does the same), so nothing here needs memory across calls.
+
+:class:`Sessions` takes events one at a time and keeps only what grouping needs, plus whatever ``body`` the
+caller hands it per event: the event itself (:func:`group_sessions`), or its encoded JSON, so that the
+exporter can let each record go as soon as it is encoded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Generic, NamedTuple, Optional, TypeVar
 
 from spanhive._records import SESSION_FIELDS, Event, SessionProperties
 from spanhive.mapping._span import Defaults, SessionHint
+
+B = TypeVar("B")
+
+
+class Entry(Generic[B]):
+    """What grouping keeps of one event: its links, its type once settled, and the caller's ``body``."""
+
+    __slots__ = ("body", "children", "event_id", "event_type", "parent_id", "start_ns")
+
+    def __init__(self, event: Event, hint: SessionHint, body: B) -> None:
+        self.event_id: str = event["event_id"]
+        self.parent_id: Optional[str] = event["parent_id"]
+        self.start_ns = hint.start_ns
+        self.event_type: Optional[str] = event["event_type"] if hint.typed else ("chain" if hint.root else None)
+        """``None`` until settled: ``chain`` if the event turns out to have children, else ``tool``."""
+        self.children: list[str] = []
+        self.body = body
+
+
+class _Root(NamedTuple):
+    """What a session takes from its root span's event."""
+
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    error: Optional[str]
+    name: str
+    external_session_id: Any
+
+
+class Session(Generic[B]):
+    """One session's share of a batch: its entries and what its spans say about it."""
+
+    __slots__ = ("end_ms", "entries", "name", "project", "properties", "roots", "start_ms", "stated")
+
+    def __init__(self, event: Event) -> None:
+        self.project: str = event["project"]
+        self.properties = _empty_properties(event["session_id"], event["source"])
+        self.entries: list[Entry[B]] = []
+        self.name: Optional[str] = None
+        self.roots: list[tuple[int, str, _Root]] = []
+        self.stated: dict[str, Any] = {}
+        self.start_ms: int = event["start_time"]
+        self.end_ms: int = event["end_time"]
+
+
+class Sessions(Generic[B]):
+    """Events in, sessions out: :meth:`add` each event of a batch, then :meth:`finish` once."""
+
+    def __init__(self, defaults: Defaults) -> None:
+        self.defaults = defaults
+        self.sessions: dict[str, Session[B]] = {}
+        self._by_id: dict[str, Entry[B]] = {}
+
+    def add(self, event: Event, hint: SessionHint, body: B) -> Entry[B]:
+        """Record one event (of a root: the fields the session takes from it)."""
+        sid = event["session_id"]
+        session = self.sessions.get(sid)
+        if session is None:
+            session = self.sessions[sid] = Session(event)
+        else:
+            session.start_ms = min(session.start_ms, event["start_time"])
+            session.end_ms = max(session.end_ms, event["end_time"])
+        entry = Entry(event, hint, body)
+        session.entries.append(entry)
+        self._by_id[entry.event_id] = entry
+        users = event["user_properties"]
+        if users:
+            merged = session.properties["user_properties"]
+            for key, value in users.items():
+                merged.setdefault(key, value)
+        if hint.name and session.name is None:
+            session.name = hint.name
+        if hint.root:
+            external = event["metadata"].get("external_session_id")
+            root = _Root(event["inputs"], event["outputs"], event["error"], event["event_name"], external)
+            session.roots.append((hint.start_ns, entry.event_id, root))
+        if hint.fields:
+            stated = session.stated
+            for name, value in hint.fields.items():
+                if isinstance(value, dict) and isinstance(stated.get(name), dict):
+                    for key, item in value.items():
+                        stated[name].setdefault(key, item)
+                else:
+                    stated.setdefault(name, value)
+        return entry
+
+    def finish(self) -> list[Session[B]]:
+        """Link parents and children, settle default types, and complete each session's properties.
+
+        A session's ``inputs`` and ``outputs`` are its root event's own objects (not copies) unless a span
+        stated them for the session.
+        """
+        by_id = self._by_id
+        entries = sorted(by_id.values(), key=lambda e: (e.start_ns, e.event_id))
+        for entry in entries:
+            parent = by_id.get(entry.parent_id or "")
+            if parent is not None and parent is not entry:
+                parent.children.append(entry.event_id)
+        for entry in entries:
+            if entry.event_type is None:
+                entry.event_type = "chain" if entry.children else "tool"
+        for session in self.sessions.values():
+            props = session.properties
+            roots = [root for _, _, root in sorted(session.roots, key=lambda r: (r[0], r[1]))]
+            props["session_name"] = session.name or self.defaults.session_name or (roots[0].name if roots else None)
+            if roots:
+                first, last = roots[0], roots[-1]
+                props["inputs"] = first.inputs
+                props["outputs"] = last.outputs
+                props["error"] = last.error
+                if first.external_session_id is not None:
+                    props["metadata"]["external_session_id"] = first.external_session_id
+            for name, value in session.stated.items():
+                _state(props, name, value)
+        return list(self.sessions.values())
 
 
 @dataclass
@@ -28,56 +147,23 @@ class SessionGroup:
 
 
 def group_sessions(mapped: Iterable[Optional[tuple[Event, SessionHint]]], defaults: Defaults) -> list[SessionGroup]:
-    """Link parents and children, settle default types, and build one group per session."""
-    pairs = [pair for pair in mapped if pair is not None]
-    by_id = {event["event_id"]: event for event, _ in pairs}
-    for event, _ in sorted(pairs, key=lambda pair: (pair[1].start_ns, pair[0]["event_id"])):
-        parent = by_id.get(event["parent_id"] or "")
-        if parent is not None and parent is not event:
-            parent["children_ids"].append(event["event_id"])
-
-    groups: dict[str, SessionGroup] = {}
-    roots: dict[str, list[tuple[int, Event]]] = {}
-    names: dict[str, str] = {}
-    stated: dict[str, dict[str, Any]] = {}
-    for event, hint in pairs:
-        if not hint.typed:
-            event["event_type"] = "chain" if hint.root or event["children_ids"] else "tool"
-        sid = event["session_id"]
-        group = groups.get(sid)
-        if group is None:
-            group = groups[sid] = SessionGroup(_empty_properties(sid, event["source"]))
-        group.events.append(event)
-        for key, value in event["user_properties"].items():
-            group.properties["user_properties"].setdefault(key, value)
-        if hint.name and sid not in names:
-            names[sid] = hint.name
-        if hint.root:
-            roots.setdefault(sid, []).append((hint.start_ns, event))
-        if hint.fields:
-            merged = stated.setdefault(sid, {})
-            for field, value in hint.fields.items():
-                if isinstance(value, dict) and isinstance(merged.get(field), dict):
-                    for key, item in value.items():
-                        merged[field].setdefault(key, item)
-                else:
-                    merged.setdefault(field, value)
-
-    for sid, group in groups.items():
-        props = group.properties
-        session_roots = [event for _, event in sorted(roots.get(sid, []), key=lambda r: (r[0], r[1]["event_id"]))]
-        props["session_name"] = _name(names.get(sid), defaults, session_roots)
-        if session_roots:
-            first, last = session_roots[0], session_roots[-1]
-            props["inputs"] = dict(first["inputs"])  # copies: session-level values may be merged in
-            props["outputs"] = dict(last["outputs"])
-            props["error"] = last["error"]
-            external = first["metadata"].get("external_session_id")
-            if external is not None:
-                props["metadata"]["external_session_id"] = external
-        for field, value in stated.get(sid, {}).items():
-            _state(props, field, value)
-    return list(groups.values())
+    """Whole records, grouped: each event gets its ``children_ids`` and settled type, each session its own
+    copies of the root's inputs and outputs (so a ``mask`` may edit either record alone)."""
+    sessions: Sessions[Event] = Sessions(defaults)
+    for pair in mapped:
+        if pair is not None:
+            sessions.add(pair[0], pair[1], pair[0])
+    groups = []
+    for session in sessions.finish():
+        for entry in session.entries:
+            entry.body["children_ids"] = entry.children
+            entry.body["event_type"] = entry.event_type or "tool"
+        props = session.properties
+        for name in ("inputs", "outputs"):
+            if isinstance(props[name], dict):
+                props[name] = dict(props[name])
+        groups.append(SessionGroup(props, [entry.body for entry in session.entries]))
+    return groups
 
 
 def _state(props: SessionProperties, field: str, value: Any) -> None:
@@ -89,14 +175,6 @@ def _state(props: SessionProperties, field: str, value: Any) -> None:
         target.update(value)  # metrics, feedback, metadata…: merged
     else:
         props[field] = value  # type: ignore[literal-required]  # inputs and outputs: replaced
-
-
-def _name(explicit: Optional[str], defaults: Defaults, roots: list[Event]) -> Optional[str]:
-    if explicit:
-        return explicit
-    if defaults.session_name:
-        return defaults.session_name
-    return roots[0]["event_name"] if roots else None
 
 
 def _empty_properties(session_id: str, source: str) -> SessionProperties:

@@ -1,0 +1,105 @@
+"""The exporter's encoder against the plain records it stands for.
+
+The encoder maps, groups and encodes record by record, splicing pieces of JSON together; the reference is
+the straightforward path: whole records grouped by ``group_sessions``, redacted, put in a body and encoded in
+one go. Both must decode to the same body, for random spans too, and every split of a body must carry the
+same events, each part within the size limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from spanhive import _privacy
+from spanhive._encode import Body, batch_body, encode, to_json
+from spanhive.mapping import Defaults, group_sessions, map_span_safely
+from tests.test_mapping_properties import attribute_maps, sdk  # noqa: F401 - ``sdk`` is a fixture
+
+DEFAULTS = Defaults(max_value_chars=64)
+
+
+def reference(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
+    groups = group_sessions([map_span_safely(span, DEFAULTS) for span in spans], DEFAULTS)
+    for group in groups:
+        for record in [*group.events, group.properties]:
+            _privacy.redact_record(record)  # type: ignore[arg-type]
+    decoded: dict[str, Any] = json.loads(to_json(batch_body(groups)))
+    return decoded
+
+
+def encoded(spans: Sequence[ReadableSpan]) -> Body:
+    return encode((map_span_safely(span, DEFAULTS) for span in spans), DEFAULTS).body
+
+
+def by_id(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {event["event_id"]: event for event in events}
+
+
+def make_spans(provider: TracerProvider, memory: InMemorySpanExporter, traces: list[list[dict[str, Any]]]) -> Any:
+    memory.clear()
+    tracer = provider.get_tracer("encode")
+    for spans in traces:
+        with tracer.start_as_current_span("root", attributes=spans[0]):
+            for attributes in spans[1:]:
+                with tracer.start_as_current_span("child", attributes=attributes):
+                    pass
+    return memory.get_finished_spans()
+
+
+def test_sessions_roots_stated_fields_and_secrets(sdk: tuple[TracerProvider, InMemorySpanExporter]) -> None:  # noqa: F811
+    root = {"session.id": "s-1", "input.value": "question", "output.value": "answer", "user.id": "u1"}
+    stated = {"session.id": "s-1", "spanhive.session.outputs": '{"final": "stated"}'}
+    secret = {"session.id": "s-2", "honeyhive_inputs.api_key": "sk-1", "honeyhive_inputs.q": "x"}
+    spans = make_spans(*sdk, [[root, stated, {"session.id": "s-1"}], [secret], [{}, {}]])
+    body = json.loads(encoded(spans).payload)
+    assert body == reference(spans)
+    assert body["is_single_session"] is False
+    sessions = {e["session_id"]: e for e in body["events"] if e["event_type"] == "session"}
+    assert len(sessions) == 3
+    first = next(s for s in sessions.values() if s["user_properties"] == {"user_id": "u1"})
+    assert first["inputs"] == {"input": "question"}
+    assert first["outputs"] == {"final": "stated"}
+    assert b"sk-1" not in encoded(spans).payload
+
+
+def test_one_session_goes_as_a_single_session_body(sdk: tuple[TracerProvider, InMemorySpanExporter]) -> None:  # noqa: F811
+    spans = make_spans(*sdk, [[{"input.value": "q"}, {"output.value": "a"}, {}]])
+    body = json.loads(encoded(spans).payload)
+    assert body["is_single_session"] is True
+    assert body["session_properties"]["inputs"] == {"input": "q"}
+    assert body == reference(spans)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    traces=st.lists(st.lists(attribute_maps, min_size=1, max_size=4), min_size=1, max_size=4),
+    limit=st.integers(1, 6000),
+)
+def test_random_batches_encode_as_the_records_do_and_split_without_loss(
+    sdk: tuple[TracerProvider, InMemorySpanExporter],  # noqa: F811
+    traces: list[list[dict[str, Any]]],
+    limit: int,
+) -> None:
+    spans = make_spans(*sdk, traces)
+    body = encoded(spans)
+    expected = reference(spans)
+    assert json.loads(body.payload) == expected
+    parts = body.split(limit)
+    if parts is None:
+        assert body.events == 1
+        return
+    events: list[dict[str, Any]] = []
+    for part in parts:
+        decoded = json.loads(part.payload)
+        assert len(part.payload) <= limit or part.events == 1 or part.split(limit) is not None
+        events.extend(e for e in decoded["events"] if e["event_type"] != "session" or e["event_id"] != e["session_id"])
+    wanted = [e for e in expected["events"] if e["event_type"] != "session" or e["event_id"] != e["session_id"]]
+    assert by_id(events) == by_id(wanted)
+    assert len(events) == len(wanted) == sum(part.events for part in parts)
