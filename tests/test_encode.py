@@ -103,3 +103,15 @@ def test_random_batches_encode_as_the_records_do_and_split_without_loss(
     wanted = [e for e in expected["events"] if e["event_type"] != "session" or e["event_id"] != e["session_id"]]
     assert by_id(events) == by_id(wanted)
     assert len(events) == len(wanted) == sum(part.events for part in parts)
+
+
+def test_spans_of_no_convention_are_redacted_too(sdk: tuple[TracerProvider, InMemorySpanExporter]) -> None:  # noqa: F811
+    secrets = {"http.request.header.authorization": ("Bearer sk-9",), "db.user": "app", "oauth.client_secret": "s3"}
+    spans = make_spans(*sdk, [[secrets, {"url.path": "/x"}]])
+    result = encode((map_span_safely(span, DEFAULTS) for span in spans), DEFAULTS)
+    assert b"sk-9" not in result.body.payload
+    assert b"s3" not in result.body.payload
+    assert result.redacted == 2
+    body = json.loads(result.body.payload)
+    assert body == reference(spans)
+    assert body["events"][1]["metadata"]["db.user"] == "app"

@@ -281,7 +281,7 @@ def encode(
             continue
         event, hint = pair
         truncated += hint.truncated
-        redacted += _privacy.redact_record(cast("dict[str, Any]", event))
+        redacted += _privacy.redact_record(cast("dict[str, Any]", event)) if hint.redacted is None else hint.redacted
         entry = sessions.add(event, hint, "")
         record = cast("dict[str, Any]", event)
         del record["event_type"], record["children_ids"]  # settled once the batch is grouped

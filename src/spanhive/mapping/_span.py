@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from spanhive import _ids
+from spanhive import _ids, _privacy
 from spanhive._log import limited
 from spanhive._records import Event
 from spanhive.mapping import (
@@ -90,6 +91,7 @@ RESOURCE_METADATA_KEYS = (
     "deployment.environment.name",
 )
 _UNKNOWN_SERVICE = "unknown_service"
+_NOTHING_USED: frozenset[int] = frozenset()
 _KIND_NAMES = {kind: kind.name.lower() for kind in SpanKind}
 CONVENTION_HEADS = frozenset(
     {
@@ -132,6 +134,8 @@ class SessionHint(NamedTuple):
     """Session-level values the span states (``inputs``, ``outputs``, ``metrics``, ``feedback``…)."""
     truncated: int = 0
     """How many string values were cut to the size limit."""
+    redacted: Optional[int] = None
+    """How many sensitive values mapping already replaced; ``None``: the record is still to be redacted."""
 
 
 def map_span(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SessionHint]]:
@@ -191,31 +195,70 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
         "metrics": {},
         "user_properties": {},
     }
-    session_name = None
+    session_name: Optional[str] = None
     draft_session: Optional[dict[str, Any]] = None
-    events_used: set[int] = set()
+    redacted: Optional[int] = None
     if conventional:
-        session_name = attrs.take_str(*SESSION_NAME_KEYS)
-        draft = Draft(span, event, event_type == _types.MODEL, events)
-        for convention in CONVENTIONS:
-            convention(attrs, draft)
-        _usage.complete_total(draft)
-        if draft.answered_model is not None:
-            event["config"].setdefault("model", draft.answered_model)
-        user_id = attrs.take_str(*USER_ID_KEYS)
-        if user_id is not None:
-            event["user_properties"].setdefault("user_id", user_id)
-        draft_session, events_used = draft.session or None, draft.events_used
-    event["error"] = _error(span, events, attrs, system)
-    _describe_span(span, events, facts, system, events_used)
-    event["metadata"] = _merge_metadata(attrs.leftovers(), event["metadata"], system)
+        session_name, draft_session = _apply_conventions(span, event, event_type, events, attrs, facts, system)
+    else:  # attributes of no convention, no span events: metadata is the attributes, redacted on the way
+        status = span.status
+        if status.status_code is StatusCode.ERROR:
+            event["error"] = status.description or "error"
+        _describe_span(span, (), facts, system, _NOTHING_USED)
+        event["metadata"], redacted = _redacted_attributes(data)
+        event["metadata"].update(system)
 
     truncated = 0
     limit = defaults.max_value_chars
     if any(len(v) > limit for v in data.values() if v.__class__ is str):
         truncated = truncate_long_strings(event, limit)
-    hint = SessionHint(session_name, parent is None, event_type is not None, start, draft_session, truncated)
+    hint = SessionHint(session_name, parent is None, event_type is not None, start, draft_session, truncated, redacted)
     return event, hint, attrs
+
+
+def _apply_conventions(  # noqa: PLR0917 - the state one mapping shares, passed on, not rebuilt
+    span: ReadableSpan,
+    event: Event,
+    event_type: Optional[str],
+    events: Sequence[Any],
+    attrs: SpanAttrs,
+    facts: _ResourceFacts,
+    system: dict[str, Any],
+) -> tuple[Optional[str], Optional[dict[str, Any]]]:
+    """Every convention's rules, in precedence order, then error and metadata; returns the session name and
+    the session-level fields the span states."""
+    session_name = attrs.take_str(*SESSION_NAME_KEYS)
+    draft = Draft(span, event, event_type == _types.MODEL, events)
+    for convention in CONVENTIONS:
+        convention(attrs, draft)
+    _usage.complete_total(draft)
+    if draft.answered_model is not None:
+        event["config"].setdefault("model", draft.answered_model)
+    user_id = attrs.take_str(*USER_ID_KEYS)
+    if user_id is not None:
+        event["user_properties"].setdefault("user_id", user_id)
+    event["error"] = _error(span, events, attrs, system)
+    _describe_span(span, events, facts, system, draft.events_used)
+    event["metadata"] = _merge_metadata(attrs.leftovers(), event["metadata"], system)
+    return session_name, draft.session or None
+
+
+def _redacted_attributes(data: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    """Attributes as metadata (OTel sequences as lists), with the values of sensitive keys replaced: what
+    :func:`~spanhive._privacy.redact` would make of them, in the same pass. Returns how many were replaced."""
+    verdicts = _privacy.verdicts()
+    out: dict[str, Any] = {}
+    redacted = 0
+    for key, sent in data.items():
+        sensitive = verdicts.get(key)
+        if sensitive is None:
+            sensitive = _privacy.is_sensitive(key)
+        if sensitive and sent is not None and sent != _privacy.REDACTED:
+            out[key] = _privacy.REDACTED
+            redacted += 1
+        else:
+            out[key] = list(sent) if sent.__class__ is tuple else sent
+    return out, redacted
 
 
 def new_event(
@@ -350,7 +393,7 @@ def _error(span: ReadableSpan, events: Any, attrs: SpanAttrs, system: dict[str, 
 
 
 def _describe_span(
-    span: ReadableSpan, events: Any, facts: _ResourceFacts, system: dict[str, Any], consumed_events: set[int]
+    span: ReadableSpan, events: Any, facts: _ResourceFacts, system: dict[str, Any], consumed_events: AbstractSet[int]
 ) -> None:
     """Facts about the span itself that no attribute carries: kind, scope, resource, events, links."""
     kind = span.kind
