@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 
 import spanhive
@@ -42,23 +43,25 @@ def _loop(tracer: Any) -> float:
     return 1e6 * (time.process_time() - started) / SPANS
 
 
-def _direct_us(in_session: bool) -> float:
-    """``on_start`` + ``on_end`` alone, called on real SDK spans (created beforehand, outside the timing)."""
+def _direct_us(in_session: bool, child: bool = False) -> float:
+    """``on_start`` + ``on_end`` alone, called on real SDK spans (created beforehand, outside the timing), each
+    span ended before the next starts; ``child``: spans under a parent, as most spans of a trace are."""
     provider = TracerProvider()
     tracer = provider.get_tracer("bench")
     processor = spanhive.SessionSpanProcessor()
-    spans = [tracer.start_span("x") for _ in range(SPANS)]
-    copies = [span._readable_span() for span in spans]  # what on_end receives
+    parent = trace.set_span_in_context(tracer.start_span("parent")) if child else otel_context.Context()
+    spans = [tracer.start_span("x", context=parent) for _ in range(SPANS)]
+    pairs = [(span, span._readable_span()) for span in spans]  # on_end receives a read-only copy
     session = spanhive.session(name="bench", user_properties={"user_id": "u-1", "plan": "pro"})
     if in_session:
         session.__enter__()
     try:
         context = otel_context.get_current()
+        on_start, on_end = processor.on_start, processor.on_end
         started = time.process_time()
-        for span in spans:
-            processor.on_start(span, context)
-        for copy in copies:
-            processor.on_end(copy)
+        for span, copy in pairs:
+            on_start(span, context)
+            on_end(copy)
         return 1e6 * (time.process_time() - started) / SPANS
     finally:
         if in_session:
@@ -79,12 +82,14 @@ def main() -> dict[str, float]:
         samples["inside"].append(_per_span_us(stamped, in_session=True) - base_in + samples["base"][-1])
     samples["direct_outside"] = [_direct_us(in_session=False) for _ in range(9)]
     samples["direct_inside"] = [_direct_us(in_session=True) for _ in range(9)]
+    samples["direct_inside_child"] = [_direct_us(in_session=True, child=True) for _ in range(9)]
     medians = {k: statistics.median(v) for k, v in samples.items()}
     print(f"span start+end with one processor:      {medians['base']:.2f} µs")
     print(f"  + SessionSpanProcessor, no session:   +{medians['outside'] - medians['base']:.2f} µs")
     print(f"  + SessionSpanProcessor, in a session: +{medians['inside'] - medians['base']:.2f} µs")
     print(f"on_start + on_end alone, no session:    {medians['direct_outside']:.2f} µs")
-    print(f"on_start + on_end alone, in a session:  {medians['direct_inside']:.2f} µs")
+    print(f"on_start + on_end alone, in a session:  {medians['direct_inside']:.2f} µs (top spans)")
+    print(f"                                         {medians['direct_inside_child']:.2f} µs (child spans)")
     return medians
 
 

@@ -22,6 +22,7 @@ from typing import Any, Optional
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
@@ -36,10 +37,11 @@ SESSION_FIELDS = ("inputs", "outputs", "config", "metadata", "metrics", "feedbac
 SPAN_BUCKETS = SESSION_FIELDS  # the same seven record fields, for the span (``honeyhive_<field>.*``)
 
 _pending: contextvars.ContextVar[Optional[_Pending]] = contextvars.ContextVar("spanhive_session_pending", default=None)
-_local_roots: OrderedDict[int, Span] = OrderedDict()
+_local_roots: OrderedDict[int, tuple[int, Span]] = OrderedDict()
 _MAX_LOCAL_ROOTS = 10_000  # traces open at once in one process
-"""The recording top span of each trace in this process (kept by ``SessionSpanProcessor``): session-level values
-set from anywhere in the trace are written there, so they travel with the trace's last batch."""
+"""The recording top span of each trace in this process, with its span id, by trace id (kept by
+``SessionSpanProcessor``, oldest first): session-level values set from anywhere in the trace are written there,
+so they travel with the trace's last batch."""
 
 
 class _Pending:
@@ -115,16 +117,21 @@ class SessionSpanProcessor(SpanProcessor):
 
     def __init__(self) -> None:
         self._stamps: dict[tuple[str, Any, Any], dict[str, Any]] = {}
+        self._last: tuple[Any, Optional[dict[str, Any]]] = (None, None)
+        """The last baggage seen and its stamp: every span of a session sees the same baggage object."""
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
-        entries = baggage.get_all(parent_context)
-        session_id = entries.get(BAGGAGE_SESSION_ID)
-        if not session_id:
-            return  # outside any session: one lookup, nothing written
-        key = (str(session_id), entries.get(BAGGAGE_SESSION_NAME), entries.get(BAGGAGE_USER_PROPERTIES))
-        stamp = self._stamps.get(key)
+        entries = _baggage_of(parent_context)
+        if not entries:
+            return  # outside any session (and any baggage): one lookup, nothing written
+        last = self._last
+        if last[0] is entries:  # baggage is never changed in place: a new value is a new mapping
+            stamp = last[1]
+        else:
+            stamp = self._stamp_for(entries)
+            self._last = (entries, stamp)
         if stamp is None:
-            stamp = self._stamp(*key)
+            return
         pending = _pending.get()
         if pending is not None and not pending.done:
             pending.done = True
@@ -134,7 +141,15 @@ class SessionSpanProcessor(SpanProcessor):
         if parent is None or parent.is_remote:  # a trace's top span here: enrich_session writes to it
             if len(_local_roots) >= _MAX_LOCAL_ROOTS:  # spans that never end must not pile up
                 _local_roots.popitem(last=False)
-            _local_roots[span.get_span_context().trace_id] = span
+            context = span.get_span_context()
+            _local_roots[context.trace_id] = (context.span_id, span)
+
+    def _stamp_for(self, entries: Mapping[str, object]) -> Optional[dict[str, Any]]:
+        session_id = entries.get(BAGGAGE_SESSION_ID)
+        if not session_id:
+            return None
+        key = (str(session_id), entries.get(BAGGAGE_SESSION_NAME), entries.get(BAGGAGE_USER_PROPERTIES))
+        return self._stamps.get(key) or self._stamp(*key)
 
     def _stamp(self, session_id: str, name: Any, users: Any) -> dict[str, Any]:
         """The attributes for one session, built once: id, name, and user properties as one JSON object
@@ -152,9 +167,10 @@ class SessionSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if _local_roots:
             context = span.context  # on_end gets a read-only copy: match the root by its span id
-            root = _local_roots.get(context.trace_id) if context is not None else None
-            if root is not None and context is not None and root.get_span_context().span_id == context.span_id:
-                del _local_roots[context.trace_id]
+            if context is not None:
+                root = _local_roots.get(context.trace_id)
+                if root is not None and root[0] == context.span_id:
+                    _local_roots.pop(context.trace_id, None)
 
     def shutdown(self) -> None:
         pass
@@ -163,23 +179,41 @@ class SessionSpanProcessor(SpanProcessor):
         return True
 
 
+def _baggage_of(parent_context: Optional[Context]) -> Mapping[str, object]:
+    """The baggage in ``parent_context`` (else the current context), read without the read-only copy the public
+    ``baggage.get_all`` wraps it in, when the API's layout is the one known here."""
+    if _BAGGAGE_KEY is None:
+        return baggage.get_all(parent_context)
+    context = parent_context if parent_context is not None else otel_context.get_current()
+    value = context.get(_BAGGAGE_KEY)
+    return value if isinstance(value, dict) else {}
+
+
+def _attributes_layout_known() -> bool:
+    """Whether the SDK's ``BoundedAttributes`` has the fields :func:`_stamp_onto` reads (checked once)."""
+    probe = BoundedAttributes(maxlen=None, immutable=False, max_value_len=None)
+    return all(hasattr(probe, name) for name in ("_dict", "_lock", "_immutable", "maxlen", "max_value_len"))
+
+
+_BAGGAGE_KEY: Optional[str] = getattr(baggage, "_BAGGAGE_KEY", None)
+_FAST_STAMP = _attributes_layout_known()
+
+
 def _stamp_onto(span: Span, stamp: dict[str, Any]) -> None:
     """``span.set_attributes(stamp)``, minus the SDK's per-value cleaning, which costs most of this processor's
     time on the application thread. Only taken when it changes nothing: the values are plain strings we built,
     the span's attribute container is the SDK's, mutable, without a value-length limit and with room left;
-    otherwise the public call does it."""
+    otherwise the public call does it. No lock: a span in ``on_start`` is not yet visible to any other thread."""
     attributes = getattr(span, "_attributes", None)
-    inner = getattr(attributes, "_dict", None)
-    lock = getattr(attributes, "_lock", None)
     if (
-        isinstance(inner, dict)
-        and lock is not None
-        and getattr(attributes, "_immutable", True) is False
-        and getattr(attributes, "max_value_len", 0) is None
-        and (getattr(attributes, "maxlen", 0) is None or len(inner) + len(stamp) <= attributes.maxlen)  # type: ignore[union-attr]
+        _FAST_STAMP
+        and isinstance(attributes, BoundedAttributes)
+        and attributes.__class__ is BoundedAttributes
+        and attributes._immutable is False
+        and attributes.max_value_len is None
+        and (attributes.maxlen is None or len(attributes._dict) + len(stamp) <= attributes.maxlen)
     ):
-        with lock:
-            inner.update(stamp)
+        attributes._dict.update(stamp)
     else:
         span.set_attributes(stamp)
 
@@ -272,8 +306,8 @@ def enrich_session(
     if span is None:
         return
     root = _local_roots.get(span.get_span_context().trace_id)
-    if root is not None and root.is_recording():
-        span = root
+    if root is not None and root[1].is_recording():
+        span = root[1]
     current: Mapping[str, Any] = getattr(span, "attributes", None) or {}
     attributes: dict[str, Any] = {}
     fields = zip(SESSION_FIELDS, (inputs, outputs, config, metadata, metrics, feedback, user_properties))
