@@ -115,3 +115,12 @@ def test_spans_of_no_convention_are_redacted_too(sdk: tuple[TracerProvider, InMe
     body = json.loads(result.body.payload)
     assert body == reference(spans)
     assert body["events"][1]["metadata"]["db.user"] == "app"
+
+
+def test_a_body_knows_its_size_before_it_is_joined(sdk: tuple[TracerProvider, InMemorySpanExporter]) -> None:  # noqa: F811
+    spans = make_spans(*sdk, [[{"input.value": "é" * 50}, {}], [{}], [{"output.value": "ü"}]])
+    body = encoded(spans)
+    size = body.size
+    assert size == len(body.payload) > 0
+    (single,) = encoded(spans[:2]).parts
+    assert Body([single]).size == len(Body([single]).payload)

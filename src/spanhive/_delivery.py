@@ -242,14 +242,13 @@ class Delivery:
 
     def send(self, body: Body, deadline: float) -> bool:
         """Deliver ``body``; ``True`` only if every event of it was delivered now."""
-        payload = body.payload
-        if len(payload) > self.max_bytes:
+        if body.size > self.max_bytes:
             parts = body.split(self.max_bytes)  # as many parts as the size needs, at once
             if parts is not None:
                 return self._send_all(parts, deadline)
             body, cut = body.shrunk(self.max_bytes)
             self._report_cut(cut)
-            payload = body.payload
+        payload = body.payload
         wire = compress(payload) if self.sink.encoding == "gzip" else payload
         outcome = self.sink.deliver(wire, deadline)
         if outcome.delivered:

@@ -174,23 +174,27 @@ class Body:
     def payload(self) -> bytes:
         """The body as JSON bytes (uncompressed)."""
         if self._payload is None:
-            self._payload = self._join()
+            self._payload = b"".join(self._pieces())
         return self._payload
 
-    def _join(self) -> bytes:
+    @property
+    def size(self) -> int:
+        """``len(self.payload)``, without joining it."""
+        return len(self._payload) if self._payload is not None else sum(map(len, self._pieces()))
+
+    def _pieces(self) -> list[bytes]:
+        """The body's bytes in order, for one join (a body can be tens of megabytes: copy it once)."""
         if len(self.parts) == 1 and self.parts[0].properties is not None:
             part = self.parts[0]
-            return b"".join(
-                (b'{"events":[', b",".join(part.events), b'],"is_single_session":true,"session_properties":',
-                 part.record(), b"}")
-            )  # fmt: skip
+            tail = [b'],"is_single_session":true,"session_properties":', part.record(), b"}"]
+            return [b'{"events":[', *_commas(part.events), *tail]
         records: list[bytes] = []
         for part in self.parts:
             own = part.session_event()
             if own is not None:
                 records.append(own)
             records.extend(part.events)
-        return b'{"events":[' + b",".join(records) + b'],"is_single_session":false}'
+        return [b'{"events":[', *_commas(records), b'],"is_single_session":false}']
 
     @property
     def events(self) -> int:
@@ -237,6 +241,13 @@ class Body:
     def decode(cls, payload: bytes) -> Body:
         """A body from JSON bytes (a spooled request), so that it can be split."""
         return cls(_decoded_parts(json.loads(payload)), payload)
+
+
+def _commas(records: list[bytes]) -> list[bytes]:
+    """``records`` with a comma between each two, as pieces to join."""
+    pieces = [b","] * (2 * len(records) - 1) if records else []
+    pieces[::2] = records
+    return pieces
 
 
 def _decoded_parts(body: dict[str, Any]) -> list[Part]:
