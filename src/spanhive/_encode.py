@@ -97,7 +97,7 @@ class Part:
         project: str = "",
         start_end_ms: tuple[int, int] = (0, 0),
         roots: tuple[str, ...] = (),
-        fragments: Optional[dict[int, str]] = None,
+        fragments: Optional[dict[int, tuple[Any, str]]] = None,
     ) -> None:
         self.events = events
         self.properties = properties
@@ -107,7 +107,7 @@ class Part:
         self.roots = roots
         """Event ids of the session's top events: the ``children_ids`` of its session event."""
         self._fragments = fragments or {}
-        """JSON already encoded for a root's ``inputs``/``outputs`` dict, by ``id()``: reused, not re-encoded."""
+        """JSON already encoded for a root's ``inputs``/``outputs`` dict (kept with it), by ``id()``: reused."""
         self._record: Optional[bytes] = None
         self._session_event: Optional[bytes] = None
 
@@ -129,15 +129,20 @@ class Part:
     def _spliced(self, record: dict[str, Any]) -> bytes:
         """``record`` as JSON, with a root's inputs and outputs taken from their encoding in its event."""
         fragments = self._fragments
-        shared = {k: fragments[id(record[k])] for k in ("inputs", "outputs") if id(record[k]) in fragments}
+        shared = {}
+        for key in ("inputs", "outputs"):
+            known = fragments.get(id(record[key]))
+            if known is not None and known[0] is record[key]:
+                shared[key] = known[1]
         if not shared:
             return to_json(record)
         rest = _json({k: v for k, v in record.items() if k not in shared})
         head = "".join(f'"{key}":{text},' for key, text in shared.items())
         return _utf8("{" + head + rest[1:] if rest != "{}" else "{" + head[:-1] + "}")
 
-    def size(self, coalesced: bool) -> int:
-        own = self.session_event() if coalesced else (self.record() if self.properties is not None else None)
+    def size(self) -> int:
+        """Bytes this part takes in a body among other sessions' (its ``session`` event included)."""
+        own = self.session_event()
         return sum(len(e) + 1 for e in self.events) + (len(own) + 1 if own is not None else 0)
 
     def runs(self, limit: int) -> Iterator[Part]:
@@ -210,8 +215,8 @@ class Body:
         current: list[Part] = []
         size = _WRAPPER
         for whole in self.parts:
-            for part in whole.runs(limit) if whole.size(True) + _WRAPPER > limit else (whole,):
-                needed = part.size(True)
+            for part in whole.runs(limit) if whole.size() + _WRAPPER > limit else (whole,):
+                needed = part.size()
                 if current and size + needed > limit:
                     bodies.append(Body(current))
                     current, size = [], _WRAPPER
@@ -285,7 +290,7 @@ def encode(
     if mask is not None:
         return _encode_masked(mapped, defaults, mask)
     sessions: Sessions[str] = Sessions(defaults)
-    fragments: dict[int, str] = {}
+    fragments: dict[int, tuple[Any, str]] = {}
     redacted = truncated = 0
     for pair in mapped:
         if pair is None:
@@ -301,7 +306,8 @@ def encode(
             for key in ("inputs", "outputs"):
                 if record[key]:
                     value = record.pop(key)
-                    text = fragments[id(value)] = _json(value)
+                    text = _json(value)
+                    fragments[id(value)] = (value, text)
                     head += f'"{key}":{text},'
         entry.body = head + _json(record)[1:]
     parts = []
@@ -323,7 +329,7 @@ def _event_json(event_type: Optional[str], children: list[str], rest: str) -> by
     return _utf8(f'{head},"children_ids":{_json(children) if children else "[]"},{rest}')
 
 
-def _part(session: Session[Any], events: list[bytes], fragments: Optional[dict[int, str]] = None) -> Part:
+def _part(session: Session[Any], events: list[bytes], fragments: Optional[dict[int, tuple[Any, str]]] = None) -> Part:
     sid = session.properties["session_id"]
     roots = tuple(entry.event_id for entry in session.entries if entry.parent_id == sid)
     return Part(
