@@ -192,7 +192,7 @@ def _baggage_of(parent_context: Optional[Context]) -> Mapping[str, object]:
 def _attributes_layout_known() -> bool:
     """Whether the SDK's ``BoundedAttributes`` has the fields :func:`_stamp_onto` reads (checked once)."""
     probe = BoundedAttributes(maxlen=None, immutable=False, max_value_len=None)
-    return all(hasattr(probe, name) for name in ("_dict", "_lock", "_immutable", "maxlen", "max_value_len"))
+    return all(hasattr(probe, name) for name in ("_dict", "_immutable", "maxlen", "max_value_len"))
 
 
 _BAGGAGE_KEY: Optional[str] = getattr(baggage, "_BAGGAGE_KEY", None)
