@@ -70,12 +70,13 @@ class Retrier:
         *,
         clock: Callable[[], float] = time.monotonic,
         stop: Optional[threading.Event] = None,
-        rand: Callable[[], float] = random.random,
+        rand: Optional[Callable[[], float]] = None,
     ) -> None:
         self.backoff = backoff
         self.clock = clock
         self.stop = stop if stop is not None else threading.Event()
-        self.rand = rand
+        self.rand = rand if rand is not None else random.Random().random  # noqa: S311 - jitter, not a secret
+        """Jitter from a generator of our own: the application's ``random`` state (maybe seeded) is left alone."""
 
     def sleep(self, seconds: float) -> bool:
         """Wait ``seconds`` unless shutdown comes first; ``True`` when interrupted."""
