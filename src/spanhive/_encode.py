@@ -356,23 +356,21 @@ def _encode_masked(
         redacted += _privacy.redact_record(properties)
         events = [cast(Event, _privacy.apply_mask(mask, record)) for record in records]
         group.properties = cast(SessionProperties, _privacy.apply_mask(mask, properties))
-        sid = group.properties.get("session_id")
+        times, roots = _extent(events, group.properties.get("session_id"))
+        project = events[0].get("project", "") if events else ""
         parts.append(
-            Part(
-                [to_json(event) for event in events],
-                group.properties,
-                project=events[0].get("project", "") if events else "",
-                start_end_ms=(min(_times(events, "start_time")), max(_times(events, "end_time"))),
-                roots=tuple(e.get("event_id") for e in events if e.get("parent_id") == sid),
-            )
+            Part([to_json(e) for e in events], group.properties, project=project, start_end_ms=times, roots=roots)
         )
     return Encoded(Body(parts), redacted, sum(hint.truncated for _, hint in pairs))
 
 
-def _times(events: list[Event], key: str) -> list[int]:
-    """A masked record's times (a mask may have removed or retyped them)."""
-    times = [e.get(key) for e in events]
-    return [int(t) for t in times if isinstance(t, (int, float)) and math.isfinite(t)] or [0]
+def _extent(events: list[Event], session_id: Any) -> tuple[tuple[int, int], tuple[str, ...]]:
+    """First start, last end (epoch ms) and top events of a session's records, which a ``mask`` may have edited
+    (a missing or non-numeric time is skipped)."""
+    starts, ends = ([e.get(key) for e in events] for key in ("start_time", "end_time"))
+    first = min((int(t) for t in starts if isinstance(t, (int, float)) and math.isfinite(t)), default=0)
+    last = max((int(t) for t in ends if isinstance(t, (int, float)) and math.isfinite(t)), default=0)
+    return (first, last), tuple(e.get("event_id") for e in events if e.get("parent_id") == session_id)
 
 
 def batch_body(groups: list[SessionGroup]) -> dict[str, Any]:
@@ -382,10 +380,7 @@ def batch_body(groups: list[SessionGroup]) -> dict[str, Any]:
         return {"events": group.events, "is_single_session": True, "session_properties": group.properties}
     events: list[Any] = []
     for group in groups:
-        sid = group.properties["session_id"]
-        start = min(e["start_time"] for e in group.events)
-        end = max(e["end_time"] for e in group.events)
-        roots = tuple(e["event_id"] for e in group.events if e["parent_id"] == sid)
+        (start, end), roots = _extent(group.events, group.properties["session_id"])
         events.append(session_event(group.properties, group.project, start, end, roots))
         events.extend(group.events)
     return {"events": events, "is_single_session": False}
