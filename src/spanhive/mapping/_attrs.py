@@ -7,11 +7,11 @@ lookup, and a prefix scan only walks the keys of its own namespace.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Any, Optional, Union
 
+from spanhive import _json
 from spanhive.mapping._values import is_absent
 
 
@@ -90,7 +90,7 @@ class SpanAttrs:
             return None
         if isinstance(value, str):
             try:
-                value = json.loads(value)
+                value = _json.loads(value)
             except (ValueError, RecursionError):
                 return None
         elif isinstance(value, tuple):

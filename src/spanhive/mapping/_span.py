@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Optional
@@ -136,6 +136,8 @@ class SessionHint(NamedTuple):
     """How many string values were cut to the size limit."""
     redacted: Optional[int] = None
     """How many sensitive values mapping already replaced; ``None``: the record is still to be redacted."""
+    plain: bool = False
+    """Every value in the record is a JSON primitive with finite floats (see :mod:`spanhive._json`)."""
 
 
 def map_span(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SessionHint]]:
@@ -210,10 +212,46 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
 
     truncated = 0
     limit = defaults.max_value_chars
-    if any(len(v) > limit for v in data.values() if v.__class__ is str):
+    long, plain = _scan(data.values(), limit)
+    if long:
         truncated = truncate_long_strings(event, limit)
-    hint = SessionHint(session_name, parent is None, event_type is not None, start, draft_session, truncated, redacted)
+    if plain and events:
+        plain = all(_scan((e.attributes or {}).values(), limit)[1] for e in events)
+    hint = SessionHint(
+        session_name, parent is None, event_type is not None, start, draft_session, truncated, redacted,
+        plain and facts.plain,
+    )  # fmt: skip
     return event, hint, attrs
+
+
+def _scan(values: Iterable[Any], limit: int) -> tuple[bool, bool]:
+    """Whether any string is longer than ``limit``, and whether every value is plain: a JSON primitive (or an
+    OTel sequence of them) with every float finite. Parsed JSON is always plain, so a span whose attributes
+    are maps to a record any JSON encoder writes the same way."""
+    long = False
+    plain = True
+    for value in values:
+        cls = value.__class__
+        if cls is str:
+            if len(value) > limit:
+                long = True
+        elif cls is float:
+            if value - value:  # NaN or an infinity
+                plain = False
+        elif cls is not int and cls is not bool and not (cls is tuple and _plain_items(value)):
+            plain = False
+    return long, plain
+
+
+def _plain_items(values: tuple[Any, ...]) -> bool:
+    for value in values:
+        cls = value.__class__
+        if cls is float:
+            if value - value:
+                return False
+        elif cls is not str and cls is not int and cls is not bool:
+            return False
+    return True
 
 
 def _apply_conventions(  # noqa: PLR0917 - the state one mapping shares, passed on, not rebuilt
@@ -339,6 +377,7 @@ class _ResourceFacts(NamedTuple):
     project: str
     source: str
     metadata: dict[str, Any]
+    plain: bool
 
 
 _RESOURCE_FACTS: dict[int, tuple[Any, _ResourceFacts]] = {}
@@ -358,7 +397,8 @@ def _resource_facts(resource: Any) -> _ResourceFacts:
     metadata = {key: attributes[key] for key in RESOURCE_METADATA_KEYS if attributes.get(key) is not None}
     if service is None:
         metadata.pop("service.name", None)
-    facts = _ResourceFacts(service or "default", env if isinstance(env, str) and env else "dev", metadata)
+    env = env if isinstance(env, str) and env else "dev"
+    facts = _ResourceFacts(service or "default", env, metadata, _scan(metadata.values(), 0)[1])
     if len(_RESOURCE_FACTS) >= _RESOURCE_CACHE_SIZE:
         _RESOURCE_FACTS.clear()
     _RESOURCE_FACTS[id(resource)] = (resource, facts)

@@ -63,5 +63,6 @@ def complete_total(draft: Draft) -> None:
     if "total_tokens" not in metadata:
         prompt, completion = metadata.get("prompt_tokens"), metadata.get("completion_tokens")
         numbers = [v for v in (prompt, completion) if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if len(numbers) == 2:
-            metadata["total_tokens"] = numbers[0] + numbers[1]
+        total = numbers[0] + numbers[1] if len(numbers) == 2 else None
+        if total is not None and total - total == 0:  # two huge floats can overflow to infinity
+            metadata["total_tokens"] = total

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any, Optional
+
+from spanhive import _json
 
 _ABSENT_STRINGS = frozenset({"", "{}", "[]", "null"})
 
@@ -35,7 +36,7 @@ def json_leaf(value: Any) -> Any:
         text = value.lstrip()
         if text[:1] in ("{", "["):
             try:
-                return json.loads(text)
+                return _json.loads(text)
             except (ValueError, RecursionError):
                 return value
         return value
@@ -47,7 +48,7 @@ def json_value(value: Any) -> Any:
     text that does not parse is returned unchanged."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return _json.loads(value)
         except (ValueError, RecursionError):
             return value
     return plain(value)
