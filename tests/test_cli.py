@@ -183,6 +183,7 @@ def test_doctor_masks_the_key_and_shows_reachability_spool_and_counters(
     assert "secret-key-123" not in out
     assert "API key    secr…23" in out
     assert re.search(r"Reachable  yes \(HTTP \d+\)", out)
+    assert "JSON  orjson" in out  # the tests install the ``fast`` extra
     assert "Queued     2 requests" in out
     assert re.search(r"Process \d+ \(.*\): .*spooled 2", out)
 

@@ -9,20 +9,29 @@ same events, each part within the size limit.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from spanhive import _privacy
+from spanhive import _json, _privacy
 from spanhive._encode import Body, batch_body, encode, to_json
-from spanhive.mapping import Defaults, group_sessions, map_span_safely
+from spanhive.mapping import Defaults, group_sessions, map_span, map_span_safely
 from tests.test_mapping_properties import attribute_maps, sdk  # noqa: F401 - ``sdk`` is a fixture
 
 DEFAULTS = Defaults(max_value_chars=64)
+
+
+@pytest.fixture(params=["orjson", "json"])
+def json_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each encoder in turn: orjson (the ``fast`` extra, which the tests install) and the standard library."""
+    previous = _json.use(request.param)
+    yield request.param
+    _json.use(previous)
 
 
 def reference(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
@@ -53,7 +62,10 @@ def make_spans(provider: TracerProvider, memory: InMemorySpanExporter, traces: l
     return memory.get_finished_spans()
 
 
-def test_sessions_roots_stated_fields_and_secrets(sdk: tuple[TracerProvider, InMemorySpanExporter]) -> None:  # noqa: F811
+def test_sessions_roots_stated_fields_and_secrets(
+    sdk: tuple[TracerProvider, InMemorySpanExporter],  # noqa: F811
+    json_backend: str,
+) -> None:
     root = {"session.id": "s-1", "input.value": "question", "output.value": "answer", "user.id": "u1"}
     stated = {"session.id": "s-1", "spanhive.session.outputs": '{"final": "stated"}'}
     secret = {"session.id": "s-2", "honeyhive_inputs.api_key": "sk-1", "honeyhive_inputs.q": "x"}
@@ -84,6 +96,7 @@ def test_one_session_goes_as_a_single_session_body(sdk: tuple[TracerProvider, In
 )
 def test_random_batches_encode_as_the_records_do_and_split_without_loss(
     sdk: tuple[TracerProvider, InMemorySpanExporter],  # noqa: F811
+    json_backend: str,
     traces: list[list[dict[str, Any]]],
     limit: int,
 ) -> None:
@@ -124,3 +137,38 @@ def test_a_body_knows_its_size_before_it_is_joined(sdk: tuple[TracerProvider, In
     assert size == len(body.payload) > 0
     (single,) = encoded(spans[:2]).parts
     assert Body([single]).size == len(Body([single]).payload)
+
+
+def test_values_the_encoders_write_differently_come_out_the_same(
+    sdk: tuple[TracerProvider, InMemorySpanExporter],  # noqa: F811
+    json_backend: str,
+) -> None:
+    """NaN and infinities (sent, or inside JSON text), integers past 64 bits and unpaired surrogates: orjson
+    would write ``null``, lose precision or refuse; the body is the same whichever encoder is installed."""
+    big = 123456789012345678901234567890
+    odd = [
+        {"score": float("nan")},
+        {"llm.invocation_parameters": '{"t": NaN, "u": -1e400}'},
+        {"llm.invocation_parameters": json.dumps({"n": big})},
+        {"count": 2**70},
+        {"text": "a \ud800 b"},
+    ]
+    spans = make_spans(
+        *sdk, [[attributes] for attributes in odd] + [[{"tiny": 1e-05, "huge": 1e16, "name": "naïve ☃"}]]
+    )
+    assert [map_span(span, DEFAULTS)[1].plain for span in spans] == [False, True, True, True, True, True]  # type: ignore[index]
+    body = json.loads(encoded(spans).payload)
+    assert body == reference(spans)
+    metadata = {key: value for event in body["events"] for key, value in event["metadata"].items()}
+    assert metadata["score"] == "nan"
+    assert metadata["count"] == 2**70
+    assert metadata["text"].startswith("a ")
+    configs = [event["config"] for event in body["events"] if event["config"]]
+    assert configs == [{"t": "nan", "u": "-inf"}, {"n": big}]
+    assert (metadata["tiny"], metadata["huge"], metadata["name"]) == (1e-05, 1e16, "naïve ☃")
+
+
+def test_an_unknown_encoder_is_refused() -> None:
+    with pytest.raises(ValueError, match="simplejson"):
+        _json.use("simplejson")
+    assert _json.BACKEND in ("json", "orjson")

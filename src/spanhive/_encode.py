@@ -16,10 +16,9 @@ import gzip
 import json
 import math
 from collections.abc import Iterable, Iterator
-from json import encoder as _json_encoder
 from typing import Any, Callable, NamedTuple, Optional, cast
 
-from spanhive import _privacy
+from spanhive import _json, _privacy
 from spanhive._records import Event, SessionProperties
 from spanhive.mapping import Defaults, SessionGroup, SessionHint, group_sessions
 from spanhive.mapping._limits import truncate
@@ -30,54 +29,12 @@ _WRAPPER = len(b'{"events":[],"is_single_session":false,"session_properties":}')
 """Bytes a body adds around its records."""
 
 
-def _make_text() -> Callable[[Any], str]:
-    """Compact JSON text, non-ASCII kept as is (UTF-8 on the wire), unknown objects as ``str``.
-
-    The C encoder is built once and kept (``json.dumps`` builds one per call), without the circular-reference
-    bookkeeping: records are trees made from span attributes and parsed JSON.
-    """
-    make = getattr(_json_encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without the C accelerator
-        return json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str).encode
-    chunks = make(None, str, _json_encoder.encode_basestring, None, ":", ",", False, False, False)
-    return lambda value: "".join(chunks(value, 0))
-
-
-_text = _make_text()
-
-
-def _json(value: Any) -> str:
-    """Strict JSON text: NaN and Infinity become strings rather than failing the record."""
-    try:
-        return _text(value)
-    except ValueError:  # NaN or Infinity somewhere: rare, so the walk happens only then
-        return _text(_finite(value))
-
-
-def _utf8(text: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:  # an unpaired surrogate from a bad attribute
-        return text.encode("utf-8", "replace")
-
-
-def to_json(body: Any) -> bytes:
-    """Strict JSON bytes; NaN/Infinity become strings and unpaired surrogates are replaced, never raising."""
-    return _utf8(_json(body))
+to_json = _json.dumps
+"""Strict JSON bytes of any value (see :func:`spanhive._json.dumps`)."""
 
 
 def compress(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 class Part:
@@ -87,7 +44,9 @@ class Part:
     A part decoded from a spooled coalesced body has only its ``session`` event, already encoded.
     """
 
-    __slots__ = ("_fragments", "_record", "_session_event", "events", "project", "properties", "roots", "times")
+    __slots__ = (
+        "_dumps", "_fragments", "_record", "_session_event", "events", "project", "properties", "roots", "times",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -97,7 +56,8 @@ class Part:
         project: str = "",
         start_end_ms: tuple[int, int] = (0, 0),
         roots: tuple[str, ...] = (),
-        fragments: Optional[dict[int, tuple[Any, str]]] = None,
+        fragments: Optional[dict[int, tuple[Any, bytes]]] = None,
+        dumps: Callable[[Any], bytes] = to_json,
     ) -> None:
         self.events = events
         self.properties = properties
@@ -108,6 +68,8 @@ class Part:
         """Event ids of the session's top events: the ``children_ids`` of its session event."""
         self._fragments = fragments or {}
         """JSON already encoded for a root's ``inputs``/``outputs`` dict (kept with it), by ``id()``: reused."""
+        self._dumps = dumps
+        """How its session records are encoded: :func:`to_json`, or a faster encoder for plain records."""
         self._record: Optional[bytes] = None
         self._session_event: Optional[bytes] = None
 
@@ -135,10 +97,16 @@ class Part:
             if known is not None and known[0] is record[key]:
                 shared[key] = known[1]
         if not shared:
-            return to_json(record)
-        rest = _json({k: v for k, v in record.items() if k not in shared})
-        head = "".join(f'"{key}":{text},' for key, text in shared.items())
-        return _utf8("{" + head + rest[1:] if rest != "{}" else "{" + head[:-1] + "}")
+            return self._dumps(record)
+        rest = self._dumps({k: v for k, v in record.items() if k not in shared})
+        pieces: list[Any] = [b"{"]
+        for key, text in shared.items():
+            pieces += (_KEYS[key], text, b",")
+        if rest == b"{}":
+            pieces[-1] = b"}"
+        else:
+            pieces.append(memoryview(rest)[1:])
+        return b"".join(pieces)  # one copy: a root's inputs can be megabytes
 
     def size(self) -> int:
         """Bytes this part takes in a body among other sessions' (its ``session`` event included)."""
@@ -162,7 +130,8 @@ class Part:
 
     def _with(self, events: list[bytes]) -> Part:
         part = Part(events, self.properties, project=self.project, start_end_ms=self.times, roots=self.roots)
-        part._fragments, part._record, part._session_event = self._fragments, self._record, self._session_event
+        part._fragments, part._dumps = self._fragments, self._dumps
+        part._record, part._session_event = self._record, self._session_event
         return part
 
 
@@ -289,47 +258,60 @@ def encode(
     """
     if mask is not None:
         return _encode_masked(mapped, defaults, mask)
-    sessions: Sessions[str] = Sessions(defaults)
-    fragments: dict[int, tuple[Any, str]] = {}
+    sessions: Sessions[tuple[Any, ...]] = Sessions(defaults)
+    fragments: dict[int, tuple[Any, bytes]] = {}
     redacted = truncated = 0
+    plain = True
     for pair in mapped:
         if pair is None:
             continue
         event, hint = pair
         truncated += hint.truncated
         redacted += _privacy.redact_record(cast("dict[str, Any]", event)) if hint.redacted is None else hint.redacted
-        entry = sessions.add(event, hint, "")
+        dumps = _json.dumps_plain if hint.plain else to_json
+        plain = plain and hint.plain
+        entry = sessions.add(event, hint, ())
         record = cast("dict[str, Any]", event)
         del record["event_type"], record["children_ids"]  # settled once the batch is grouped
-        head = ""
+        pieces: tuple[Any, ...] = ()
         if hint.root:  # the session takes these: encode them once for both records
             for key in ("inputs", "outputs"):
                 if record[key]:
                     value = record.pop(key)
-                    text = _json(value)
+                    text = dumps(value)
                     fragments[id(value)] = (value, text)
-                    head += f'"{key}":{text},'
-        entry.body = head + _json(record)[1:]
+                    pieces += (_KEYS[key], text, b",")
+        entry.body = (*pieces, memoryview(dumps(record))[1:])
     parts = []
+    dumps = _json.dumps_plain if plain else to_json  # session records draw on every span of the batch
     for session in sessions.finish():
         redacted += _privacy.redact_record(cast("dict[str, Any]", session.properties))
-        parts.append(_part(session, [_event_json(entry.event_type, entry.children, entry.body)
-                                     for entry in session.entries], fragments))  # fmt: skip
+        events = [_event_json(entry.event_type, entry.children, entry.body) for entry in session.entries]
+        parts.append(_part(session, events, fragments, dumps))
     return Encoded(Body(parts), redacted, truncated)
 
 
-_TYPE_HEADS: dict[str, str] = {}
+_TYPE_HEADS: dict[str, bytes] = {}
 
 
-def _event_json(event_type: Optional[str], children: list[str], rest: str) -> bytes:
-    """An event's JSON from its settled type and children and the rest of it, encoded earlier."""
+_KEYS = {key: b'"%s":' % key.encode() for key in ("inputs", "outputs")}
+
+
+def _event_json(event_type: Optional[str], children: list[str], rest: tuple[Any, ...]) -> bytes:
+    """An event's JSON from its settled type and children and the rest of it, encoded earlier (pieces
+    joined once: a record can be megabytes)."""
     head = _TYPE_HEADS.get(event_type or "")
     if head is None:
-        head = _TYPE_HEADS.setdefault(event_type or "", '{"event_type":' + _json(event_type or "tool"))
-    return _utf8(f'{head},"children_ids":{_json(children) if children else "[]"},{rest}')
+        head = _TYPE_HEADS.setdefault(event_type or "", b'{"event_type":' + to_json(event_type or "tool"))
+    return b"".join((head, b',"children_ids":', _json.dumps_plain(children) if children else b"[]", b",", *rest))
 
 
-def _part(session: Session[Any], events: list[bytes], fragments: Optional[dict[int, tuple[Any, str]]] = None) -> Part:
+def _part(
+    session: Session[Any],
+    events: list[bytes],
+    fragments: Optional[dict[int, tuple[Any, bytes]]] = None,
+    dumps: Callable[[Any], bytes] = to_json,
+) -> Part:
     sid = session.properties["session_id"]
     roots = tuple(entry.event_id for entry in session.entries if entry.parent_id == sid)
     return Part(
@@ -339,6 +321,7 @@ def _part(session: Session[Any], events: list[bytes], fragments: Optional[dict[i
         start_end_ms=(session.start_ms, session.end_ms),
         roots=roots,
         fragments=fragments,
+        dumps=dumps,
     )
 
 
