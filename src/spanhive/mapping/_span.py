@@ -158,8 +158,11 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
     facts = _resource_facts(span.resource)
     events = _sequence(span, "_events", "events")
     system: dict[str, Any] = {"trace_id": format(trace_id, "032x"), "span_id": format(span_id, "016x")}
-    # Spans that carry no attribute any convention reads (most web and database spans) skip every rule.
-    conventional = bool(events) or _any_conventional(data)
+    # Spans that carry no attribute any convention reads (most web and database spans) skip every rule: one
+    # pass over their attributes makes the metadata.
+    limit = defaults.max_value_chars
+    survey = None if events else _survey(data, limit)
+    conventional = survey is None
 
     raw_session = attrs.take_str(*SESSION_ID_KEYS) if conventional else None
     if raw_session is not None:
@@ -200,23 +203,20 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
     session_name: Optional[str] = None
     draft_session: Optional[dict[str, Any]] = None
     redacted: Optional[int] = None
-    if conventional:
+    if survey is None:
         session_name, draft_session = _apply_conventions(span, event, event_type, events, attrs, facts, system)
+        long, plain = _scan(data.values(), limit)
+        if plain and events:
+            plain = all(_scan((e.attributes or {}).values(), limit)[1] for e in events)
     else:  # attributes of no convention, no span events: metadata is the attributes, redacted on the way
         status = span.status
         if status.status_code is StatusCode.ERROR:
             event["error"] = status.description or "error"
         _describe_span(span, (), facts, system, _NOTHING_USED)
-        event["metadata"], redacted = _redacted_attributes(data)
+        event["metadata"], redacted, long, plain = survey
         event["metadata"].update(system)
 
-    truncated = 0
-    limit = defaults.max_value_chars
-    long, plain = _scan(data.values(), limit)
-    if long:
-        truncated = truncate_long_strings(event, limit)
-    if plain and events:
-        plain = all(_scan((e.attributes or {}).values(), limit)[1] for e in events)
+    truncated = truncate_long_strings(event, limit) if long else 0
     hint = SessionHint(
         session_name, parent is None, event_type is not None, start, draft_session, truncated, redacted,
         plain and facts.plain,
@@ -281,22 +281,39 @@ def _apply_conventions(  # noqa: PLR0917 - the state one mapping shares, passed 
     return session_name, draft.session or None
 
 
-def _redacted_attributes(data: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
-    """Attributes as metadata (OTel sequences as lists), with the values of sensitive keys replaced: what
-    :func:`~spanhive._privacy.redact` would make of them, in the same pass. Returns how many were replaced."""
-    verdicts = _privacy.verdicts()
-    out: dict[str, Any] = {}
+def _survey(data: Mapping[str, Any], limit: int) -> Optional[tuple[dict[str, Any], int, bool, bool]]:
+    """For a span whose attributes no convention reads, in one pass: its metadata (the attributes, OTel
+    sequences as lists, sensitive values redacted as :func:`~spanhive._privacy.redact` would), how many were
+    redacted, and :func:`_scan`'s answers. ``None`` as soon as a key belongs to a convention."""
+    kinds = _KEY_KINDS
+    metadata: dict[str, Any] = {}
     redacted = 0
-    for key, sent in data.items():
-        sensitive = verdicts.get(key)
-        if sensitive is None:
-            sensitive = _privacy.is_sensitive(key)
-        if sensitive and sent is not None and sent != _privacy.REDACTED:
-            out[key] = _privacy.REDACTED
-            redacted += 1
-        else:
-            out[key] = list(sent) if sent.__class__ is tuple else sent
-    return out, redacted
+    long = False
+    plain = True
+    for key, value in data.items():
+        kind = kinds.get(key)
+        if kind is None:
+            kind = _key_kind(key)
+        if kind:
+            if kind == _CONVENTIONAL:
+                return None
+            if value is not None and value != _privacy.REDACTED:
+                metadata[key] = _privacy.REDACTED
+                redacted += 1
+                continue
+        cls = value.__class__
+        if cls is str:
+            long = long or len(value) > limit
+        elif cls is tuple:
+            plain = plain and _plain_items(value)
+            metadata[key] = list(value)
+            continue
+        elif cls is float:
+            plain = plain and not value - value
+        elif cls is not int and cls is not bool:
+            plain = False
+        metadata[key] = value
+    return metadata, redacted, long, plain
 
 
 def new_event(
@@ -355,22 +372,23 @@ def _sequence(span: ReadableSpan, private: str, public: str) -> Sequence[Any]:
     return inner if isinstance(inner, deque) else getattr(span, public) or ()
 
 
-_CONVENTIONAL_KEYS: dict[str, bool] = {}
+_CONVENTIONAL = 1
+_SENSITIVE = 2
+_KEY_KINDS: dict[str, int] = {}
 _KEY_CACHE_SIZE = 8192  # distinct attribute keys remembered; the cache is cleared past it
 
 
-def _any_conventional(data: Mapping[str, Any]) -> bool:
-    """Whether any key belongs to a convention's namespace (answered per key once, from a cache)."""
-    cache = _CONVENTIONAL_KEYS
-    for key in data:
-        known = cache.get(key)
-        if known is None:
-            if len(cache) >= _KEY_CACHE_SIZE:
-                cache.clear()
-            known = cache[key] = key.partition(".")[0] in CONVENTION_HEADS
-        if known:
-            return True
-    return False
+def _key_kind(key: str) -> int:
+    """Whether a key belongs to a convention's namespace (``_CONVENTIONAL``), else whether it names a secret
+    (``_SENSITIVE``), else 0; answered once per distinct key."""
+    if len(_KEY_KINDS) >= _KEY_CACHE_SIZE:
+        _KEY_KINDS.clear()
+    if key.partition(".")[0] in CONVENTION_HEADS:
+        kind = _CONVENTIONAL
+    else:
+        kind = _SENSITIVE if _privacy.is_sensitive(key) else 0
+    _KEY_KINDS[key] = kind
+    return kind
 
 
 class _ResourceFacts(NamedTuple):
