@@ -1,6 +1,6 @@
 """spanhive against OpenTelemetry's OTLP/HTTP exporter, on the same spans, in the same run.
 
-    python -m benchmarks.run [--repeat 5] [--workloads agent,small,big] [--out benchmarks/results]
+    python -m benchmarks.run [--repeat 5] [--workloads agent,small,big] [--out benchmarks/results] [--json json]
 
 For every workload the same pre-generated spans are exported in batches of 512 through four exporters:
 spanhive with its default compression (gzip) and with none, and ``OTLPSpanExporter`` with gzip and with
@@ -9,6 +9,8 @@ so machine noise hits all of them alike. Reported per workload and exporter: pro
 primary figure), spans per second, bytes per span on the wire, requests, and the *paired* ratios
 spanhive / OTLP (plain vs plain, compressed vs compressed) per repetition, with their median and spread.
 The sink's own ceiling is measured too, to show it was not the bottleneck. Results are saved as JSON.
+spanhive encodes with orjson when the ``fast`` extra is installed; ``--json json`` measures the standard
+library's encoder instead.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import spanhive
 from benchmarks.mapping import mapping_us_per_span
 from benchmarks.sink import Sink, ceiling
 from benchmarks.workloads import WORKLOADS
+from spanhive import _json
 
 BATCH = 512
 EXPORTERS = ("spanhive-gzip", "spanhive-plain", "otlp-gzip", "otlp-plain")
@@ -108,15 +111,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--workloads", default=",".join(WORKLOADS))
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument(
+        "--json",
+        choices=("orjson", "json"),
+        default=_json.BACKEND,
+        help="spanhive's encoder (default: the fastest installed)",
+    )
     args = parser.parse_args(argv)
+    _json.use(args.json)
     results: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "spanhive": spanhive.__version__,
+        "json": _json.BACKEND,
         "workloads": {},
     }
     generate: dict[str, Callable[[int], Sequence[ReadableSpan]]] = {n: g for n, (g, _) in WORKLOADS.items()}
+    print(f"spanhive's JSON encoder: {_json.BACKEND}")
     with Sink() as sink:
         for name in args.workloads.split(","):
             spans = generate[name](WORKLOADS[name][1])
