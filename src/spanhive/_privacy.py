@@ -44,11 +44,6 @@ def is_sensitive(key: str) -> bool:
     return known
 
 
-def verdicts() -> dict[str, bool]:
-    """The cache of key verdicts, for a caller that walks keys itself (missing keys: ask :func:`is_sensitive`)."""
-    return _SENSITIVE
-
-
 def redact(value: Any) -> int:
     """Replace the values of sensitive keys in ``value``, at any depth, by ``[REDACTED]``; returns how many."""
     count = 0

@@ -227,7 +227,7 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
 def _scan(values: Iterable[Any], limit: int) -> tuple[bool, bool]:
     """Whether any string is longer than ``limit``, and whether every value is plain: a JSON primitive (or an
     OTel sequence of them) with every float finite. Parsed JSON is always plain, so a span whose attributes
-    are maps to a record any JSON encoder writes the same way."""
+    are plain maps to a record that any JSON encoder writes the same way."""
     long = False
     plain = True
     for value in values:
