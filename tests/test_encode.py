@@ -9,6 +9,8 @@ same events, each part within the size limit.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -172,3 +174,17 @@ def test_an_unknown_encoder_is_refused() -> None:
     with pytest.raises(ValueError, match="simplejson"):
         _json.use("simplejson")
     assert _json.BACKEND in ("json", "orjson")
+
+
+def test_without_the_extra_the_standard_library_encodes_everything() -> None:
+    """An install without orjson (here: a fresh interpreter where importing it fails) still maps and encodes."""
+    script = """
+import sys
+sys.modules["orjson"] = None  # what an install without the fast extra looks like to an import
+from spanhive import _json
+assert _json.BACKEND == "json" and _json.dumps_plain is _json.dumps
+print(_json.dumps_plain({"a": [1, 2.5, "\\u00fc"], "n": float("nan")}).decode())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"a": [1, 2.5, "ü"], "n": "nan"}
