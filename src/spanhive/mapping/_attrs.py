@@ -1,8 +1,8 @@
 """A read-once view of a span's attributes that remembers which keys a rule consumed.
 
 Whatever no rule consumes lands in ``metadata`` under its own key, so nothing a span carried is lost. Keys
-are indexed once by their first dotted segment, so a convention whose namespaces are absent costs one dict
-lookup, and a prefix scan only walks the keys of its own namespace.
+are indexed by their first dotted segment, so a convention whose namespaces are absent costs one dict lookup;
+the index and every prefix scan are worked out once per key layout, not once per span.
 """
 
 from __future__ import annotations
@@ -16,30 +16,27 @@ from spanhive.mapping._values import is_absent
 
 
 class SpanAttrs:
-    __slots__ = ("_ns", "data", "used")
+    __slots__ = ("_layout", "data", "used")
 
     def __init__(self, data: Optional[Mapping[str, Any]]) -> None:
         self.data: Mapping[str, Any] = data or {}
         self.used: set[str] = set()
-        self._ns: Optional[dict[str, list[str]]] = None
+        self._layout: Optional[_Layout] = None
 
     @property
-    def namespaces(self) -> dict[str, list[str]]:
+    def layout(self) -> _Layout:
+        layout = self._layout
+        if layout is None:
+            layout = self._layout = _layout(tuple(self.data))
+        return layout
+
+    @property
+    def namespaces(self) -> dict[str, tuple[str, ...]]:
         """Keys grouped by their first segment (``llm.input_messages.0…`` → ``llm``)."""
-        ns = self._ns
-        if ns is None:
-            ns = self._ns = {}
-            for key in self.data:
-                head = key.split(".", 1)[0]
-                bucket = ns.get(head)
-                if bucket is None:
-                    ns[head] = [key]
-                else:
-                    bucket.append(key)
-        return ns
+        return self.layout.namespaces
 
     def has(self, *namespaces: str) -> bool:
-        ns = self.namespaces
+        ns = self.layout.namespaces
         return any(name in ns for name in namespaces)
 
     def take(self, key: str) -> Any:
@@ -100,20 +97,62 @@ class SpanAttrs:
         self.used.add(key)
         return value
 
-    def under(self, prefix: str) -> list[tuple[str, str]]:
+    def under(self, prefix: str) -> tuple[tuple[str, str], ...]:
         """``(rest, key)`` for every key strictly below ``prefix`` (``prefix.rest``), not consuming them."""
-        head = prefix.split(".", 1)[0]
-        keys = self.namespaces.get(head)
-        if not keys:
-            return []
-        start = prefix + "."
-        cut = len(start)
-        return [(key[cut:], key) for key in keys if key.startswith(start)]
+        layout = self.layout
+        found = layout.below.get(prefix)
+        if found is None:
+            found = layout.below[prefix] = layout.find_under(prefix)
+        return found
 
     def leftovers(self) -> dict[str, Any]:
         """Unconsumed attributes as sent, OTel sequences (tuples) as lists."""
         used = self.used
         return {key: list(v) if v.__class__ is tuple else v for key, v in self.data.items() if key not in used}
+
+
+class _Layout:
+    """What a span's attribute keys alone decide, worked out once per distinct key order.
+
+    An instrumentation writes the same keys in the same order for every call of one kind, so a handful of
+    layouts cover a whole process, and each span only looks its own up.
+    """
+
+    __slots__ = ("below", "namespaces")
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        grouped: dict[str, list[str]] = {}
+        for key in keys:
+            head = key.split(".", 1)[0]
+            bucket = grouped.get(head)
+            if bucket is None:
+                grouped[head] = [key]
+            else:
+                bucket.append(key)
+        self.namespaces = {head: tuple(bucket) for head, bucket in grouped.items()}
+        self.below: dict[str, tuple[tuple[str, str], ...]] = {}
+        """:meth:`SpanAttrs.under` answers, by prefix."""
+
+    def find_under(self, prefix: str) -> tuple[tuple[str, str], ...]:
+        keys = self.namespaces.get(prefix.split(".", 1)[0])
+        if not keys:
+            return ()
+        start = prefix + "."
+        cut = len(start)
+        return tuple((key[cut:], key) for key in keys if key.startswith(start))
+
+
+_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
+_LAYOUT_CACHE_SIZE = 1024  # distinct key orders remembered; the cache is cleared past it
+
+
+def _layout(keys: tuple[str, ...]) -> _Layout:
+    layout = _LAYOUTS.get(keys)
+    if layout is None:
+        if len(_LAYOUTS) >= _LAYOUT_CACHE_SIZE:
+            _LAYOUTS.clear()
+        layout = _LAYOUTS[keys] = _Layout(keys)
+    return layout
 
 
 def as_count(value: Any) -> Optional[float]:
