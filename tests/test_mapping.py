@@ -13,7 +13,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from spanhive import _ids
 from spanhive._encode import to_json
-from spanhive.mapping import Defaults, group_sessions, map_span, map_span_safely
+from spanhive.mapping import Defaults, _attrs, group_sessions, map_span, map_span_safely
 from spanhive.mapping._values import unflatten
 
 Recorded = tuple[TracerProvider, InMemorySpanExporter]
@@ -308,3 +308,40 @@ def test_a_span_that_defeats_the_mapper_still_yields_an_event(recorded: Recorded
 )
 def test_unflatten(items: list[tuple[str, Any]], expected: dict[str, Any]) -> None:
     assert unflatten(items) == (expected, [])
+
+
+def test_spans_that_share_a_key_layout_map_by_their_own_values(recorded: Recorded) -> None:
+    """What mapping learns from one span's keys is reused for the next span with the same keys; the values
+    still decide: a blank session id falls through to the next key, and each span keeps its own messages."""
+    keys = ("session.id", "langfuse.session.id", "llm.input_messages.0.message.role")
+    content = "llm.input_messages.0.message.content"
+    blank = one_span(recorded, **dict(zip(keys, ("  ", "from-langfuse", "user"))), **{content: "hi"})
+    named = one_span(recorded, **dict(zip(keys, ("from-session-id", "ignored", "system"))), **{content: "bye"})
+    first = map_span(blank, DEFAULTS)
+    second = map_span(named, DEFAULTS)
+    assert first is not None
+    assert second is not None
+    assert first[0]["session_id"] == _ids.session_id_for("from-langfuse")[0]
+    assert second[0]["session_id"] == _ids.session_id_for("from-session-id")[0]
+    assert first[0]["inputs"] == {"chat_history": [{"role": "user", "content": "hi"}]}
+    assert second[0]["inputs"] == {"chat_history": [{"role": "system", "content": "bye"}]}
+    assert second[0]["metadata"]["langfuse.session.id"] == "ignored"
+    again = map_span(blank, DEFAULTS)
+    assert again is not None
+    assert to_json(again[0]) == to_json(first[0])
+
+
+def test_more_key_layouts_than_are_remembered_still_map_each_span(recorded: Recorded) -> None:
+    spans = [one_span(recorded, **{f"tool.extra_{i}": i, "tool.name": f"t{i}"}) for i in range(40)]
+    small = _attrs._LAYOUT_CACHE_SIZE
+    _attrs._LAYOUT_CACHE_SIZE = 8
+    try:
+        for _ in range(2):
+            for i, span in enumerate(spans):
+                mapped = map_span(span, DEFAULTS)
+                assert mapped is not None
+                assert mapped[0]["config"]["tool_name"] == f"t{i}"
+                assert mapped[0]["metadata"][f"tool.extra_{i}"] == i
+        assert len(_attrs._LAYOUTS) <= 8
+    finally:
+        _attrs._LAYOUT_CACHE_SIZE = small

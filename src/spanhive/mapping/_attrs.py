@@ -48,16 +48,18 @@ class SpanAttrs:
 
     def peek_str(self, *keys: str) -> Optional[str]:
         """The first non-blank string among ``keys``, without consuming it."""
-        for key in keys:
-            value = self.data.get(key)
+        data = self.data
+        for key in self.layout.among(keys):
+            value = data[key]
             if isinstance(value, str) and not is_absent(value):
                 return value.strip()
         return None
 
     def take_str(self, *keys: str) -> Optional[str]:
         """The first non-blank string among ``keys``, marking only that one consumed."""
-        for key in keys:
-            value = self.data.get(key)
+        data = self.data
+        for key in self.layout.among(keys):
+            value = data[key]
             if isinstance(value, str) and not is_absent(value):
                 self.used.add(key)
                 return value.strip()
@@ -68,8 +70,9 @@ class SpanAttrs:
 
         A value that is not such a number is left unconsumed, so it still reaches ``metadata`` as sent.
         """
-        for key in keys:
-            number = as_count(self.data.get(key))
+        data = self.data
+        for key in self.layout.among(keys):
+            number = as_count(data[key])
             if number is not None:
                 self.used.add(key)
                 return number
@@ -105,6 +108,20 @@ class SpanAttrs:
             found = layout.below[prefix] = layout.find_under(prefix)
         return found
 
+    def numbered(self, prefix: str) -> tuple[tuple[int, str, str, str], ...]:
+        """``(i, field, rest, key)`` for every key ``prefix.<i>.<field>`` (``rest`` is ``<i>.<field>``): the
+        flattened lists of OpenInference and OpenLLMetry. ``i`` is -1 for a digit that is not a number."""
+        layout = self.layout
+        found = layout.numbered.get(prefix)
+        if found is None:
+            entries = []
+            for rest, key in self.under(prefix):
+                index, _, field = rest.partition(".")
+                if index.isdigit():
+                    entries.append((int(index) if index.isdecimal() else -1, field, rest, key))
+            found = layout.numbered[prefix] = tuple(entries)
+        return found
+
     def leftovers(self) -> dict[str, Any]:
         """Unconsumed attributes as sent, OTel sequences (tuples) as lists."""
         used = self.used
@@ -118,9 +135,10 @@ class _Layout:
     layouts cover a whole process, and each span only looks its own up.
     """
 
-    __slots__ = ("below", "namespaces")
+    __slots__ = ("below", "keys", "namespaces", "numbered", "present")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = frozenset(keys)
         grouped: dict[str, list[str]] = {}
         for key in keys:
             head = key.split(".", 1)[0]
@@ -132,6 +150,18 @@ class _Layout:
         self.namespaces = {head: tuple(bucket) for head, bucket in grouped.items()}
         self.below: dict[str, tuple[tuple[str, str], ...]] = {}
         """:meth:`SpanAttrs.under` answers, by prefix."""
+        self.numbered: dict[str, tuple[tuple[int, str, str, str], ...]] = {}
+        """:meth:`SpanAttrs.numbered` answers, by prefix."""
+        self.present: dict[tuple[str, ...], tuple[str, ...]] = {}
+        """:meth:`among` answers: rules look for a dozen keys in precedence order; a span has one or none."""
+
+    def among(self, keys: tuple[str, ...]) -> tuple[str, ...]:
+        """Those of ``keys`` the layout has, in the order given."""
+        found = self.present.get(keys)
+        if found is None:
+            names = self.keys
+            found = self.present[keys] = tuple(key for key in keys if key in names)
+        return found
 
     def find_under(self, prefix: str) -> tuple[tuple[str, str], ...]:
         keys = self.namespaces.get(prefix.split(".", 1)[0])
@@ -161,7 +191,7 @@ def as_count(value: Any) -> Optional[float]:
         return None
     if isinstance(value, str):
         try:
-            value = float(value) if any(c in value for c in ".eE") else int(value)
+            value = float(value) if "." in value or "e" in value or "E" in value else int(value)
         except ValueError:
             return None
     if isinstance(value, int):

@@ -60,9 +60,14 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
 def complete_total(draft: Draft) -> None:
     """``total_tokens`` as the sum of its parts when only the parts were given."""
     metadata = draft.event["metadata"]
-    if "total_tokens" not in metadata:
-        prompt, completion = metadata.get("prompt_tokens"), metadata.get("completion_tokens")
-        numbers = [v for v in (prompt, completion) if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        total = numbers[0] + numbers[1] if len(numbers) == 2 else None
-        if total is not None and total - total == 0:  # two huge floats can overflow to infinity
+    if "total_tokens" in metadata or "completion_tokens" not in metadata or "prompt_tokens" not in metadata:
+        return
+    prompt, completion = metadata["prompt_tokens"], metadata["completion_tokens"]
+    if _is_number(prompt) and _is_number(completion):
+        total = prompt + completion
+        if total - total == 0:  # two huge floats can overflow to infinity
             metadata["total_tokens"] = total
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -17,6 +17,7 @@ from spanhive.mapping._values import json_leaf, string_list, unflatten
 NAMESPACES = ("llm", "input", "output", "retrieval", "reranker", "embedding", "tool", "metadata", "tag")
 FEEDBACK_PREFIXES = ("annotations", "evaluations")
 _HUMAN = "HUMAN"
+_MESSAGE_FIELDS = frozenset({"message.role", "message.content"})
 
 
 def apply(attrs: SpanAttrs, draft: Draft) -> None:
@@ -46,14 +47,18 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
 
 def indexed(attrs: SpanAttrs, prefix: str) -> Optional[list[Any]]:
     """Rebuild ``prefix.<i>.…`` into a list (non-index keys under the prefix are left alone), consuming it."""
-    entries = [(rest, key) for rest, key in attrs.under(prefix) if rest.split(".", 1)[0].isdigit()]
+    entries = attrs.numbered(prefix)
     if not entries:
         return None
-    rebuilt, conflicts = unflatten((rest, attrs.data[key]) for rest, key in entries)
+    data = attrs.data
+    rebuilt, conflicts = unflatten([(rest, data[key]) for _, _, rest, key in entries])
     if not isinstance(rebuilt, list):
         return None
-    bad = set(conflicts)
-    attrs.used.update(key for rest, key in entries if rest not in bad)
+    if conflicts:
+        bad = set(conflicts)
+        attrs.used.update(key for _, _, rest, key in entries if rest not in bad)
+    else:
+        attrs.used.update(key for _, _, _, key in entries)
     return rebuilt
 
 
@@ -151,13 +156,13 @@ def _absorb_copies(attrs: SpanAttrs, prefix: str, messages: Any) -> None:
     if not isinstance(messages, list) or not messages:
         return
     matched = False
-    for rest, key in attrs.under(prefix):
-        index, _, field = rest.partition(".")
-        if field not in ("message.role", "message.content") or not index.isdigit():
+    data = attrs.data
+    count = len(messages)
+    for position, field, _, key in attrs.numbered(prefix):
+        if field not in _MESSAGE_FIELDS:
             continue
-        position = int(index)
-        message = messages[position] if position < len(messages) else None
-        if isinstance(message, dict) and message.get(field[8:]) == attrs.data[key]:
+        message = messages[position] if 0 <= position < count else None
+        if isinstance(message, dict) and message.get(field[8:]) == data[key]:
             attrs.used.add(key)
             matched = True
     if matched and draft_is_llm(attrs):
