@@ -57,8 +57,12 @@ class SpanAttrs:
 
     def take_str(self, *keys: str) -> Optional[str]:
         """The first non-blank string among ``keys``, marking only that one consumed."""
+        return self.take_present_str(self.layout.among(keys))
+
+    def take_present_str(self, keys: tuple[str, ...]) -> Optional[str]:
+        """:meth:`take_str` for keys the span is known to have (:meth:`_Layout.among`)."""
         data = self.data
-        for key in self.layout.among(keys):
+        for key in keys:
             value = data[key]
             if isinstance(value, str) and not is_absent(value):
                 self.used.add(key)
@@ -135,7 +139,7 @@ class _Layout:
     layouts cover a whole process, and each span only looks its own up.
     """
 
-    __slots__ = ("below", "keys", "namespaces", "numbered", "present")
+    __slots__ = ("below", "derived", "keys", "namespaces", "numbered", "present")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         self.keys = frozenset(keys)
@@ -152,6 +156,8 @@ class _Layout:
         """:meth:`SpanAttrs.under` answers, by prefix."""
         self.numbered: dict[str, tuple[tuple[int, str, str, str], ...]] = {}
         """:meth:`SpanAttrs.numbered` answers, by prefix."""
+        self.derived: dict[str, Any] = {}
+        """Anything else a module works out from the keys alone, under a name of its own."""
         self.present: dict[tuple[str, ...], tuple[str, ...]] = {}
         """:meth:`among` answers: rules look for a dozen keys in precedence order; a span has one or none."""
 

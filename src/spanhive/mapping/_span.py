@@ -164,14 +164,18 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
     survey = None if events else _survey(data, limit)
     conventional = survey is None
 
-    raw_session = attrs.take_str(*SESSION_ID_KEYS) if conventional else None
-    if raw_session is not None:
+    probes = attrs.layout.derived.get(_PROBES) if conventional else _NO_PROBES
+    if probes is None:
+        probes = attrs.layout.derived[_PROBES] = _Probes(*map(attrs.layout.among, _PROBE_KEYS))
+    take = attrs.take_present_str
+    raw_session = probes.session_id and take(probes.session_id)
+    if raw_session:
         session_id, converted = _ids.session_id_for(raw_session)
         if converted:
             system["external_session_id"] = raw_session
     else:
         session_id = _ids.trace_session_id(trace_id)
-    explicit_id = attrs.take_str(*honeyhive.EVENT_ID_KEYS) if conventional else None
+    explicit_id = probes.event_id and take(probes.event_id)
     event_id = (explicit_id and _ids.canonical_uuid(explicit_id)) or _ids.event_id(trace_id, span_id)
     event_type, kind = _types.event_type(attrs) if conventional else (None, None)
     if kind is not None:
@@ -180,9 +184,9 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
     start = span.start_time or 0
     end = span.end_time or start
     event: Event = {
-        "project": defaults.project or (conventional and attrs.take_str(*honeyhive.PROJECT_KEYS)) or facts.project,
-        "source": (conventional and attrs.take_str(*SOURCE_KEYS)) or defaults.source or facts.source,
-        "event_name": (conventional and attrs.take_str(*EVENT_NAME_KEYS)) or span.name or "unknown",
+        "project": defaults.project or (probes.project and take(probes.project)) or facts.project,
+        "source": (probes.source and take(probes.source)) or defaults.source or facts.source,
+        "event_name": (probes.event_name and take(probes.event_name)) or span.name or "unknown",
         "event_type": event_type or _types.TOOL,
         "event_id": event_id,
         "session_id": session_id,
@@ -204,7 +208,7 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
     draft_session: Optional[dict[str, Any]] = None
     redacted: Optional[int] = None
     if survey is None:
-        session_name, draft_session = _apply_conventions(span, event, event_type, events, attrs, facts, system)
+        session_name, draft_session = _apply_conventions(span, event, event_type, events, attrs, facts, probes, system)
         long, plain = _scan(data.values(), limit)
         if plain and events:
             plain = all(_scan((e.attributes or {}).values(), limit)[1] for e in events)
@@ -222,6 +226,28 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
         plain and facts.plain,
     )  # fmt: skip
     return event, hint, attrs
+
+
+class _Probes(NamedTuple):
+    """Which of the keys asked of every span a key layout has, in precedence order: usually one or none."""
+
+    session_id: tuple[str, ...]
+    event_id: tuple[str, ...]
+    project: tuple[str, ...]
+    source: tuple[str, ...]
+    event_name: tuple[str, ...]
+    session_name: tuple[str, ...]
+    user_id: tuple[str, ...]
+    error: tuple[str, ...]
+    error_type: tuple[str, ...]
+
+
+_PROBE_KEYS = (
+    SESSION_ID_KEYS, honeyhive.EVENT_ID_KEYS, honeyhive.PROJECT_KEYS, SOURCE_KEYS, EVENT_NAME_KEYS,
+    SESSION_NAME_KEYS, USER_ID_KEYS, honeyhive.ERROR_KEYS, ("error.type",),
+)  # fmt: skip
+_PROBES = "span.probes"
+_NO_PROBES = _Probes(*((),) * len(_PROBE_KEYS))
 
 
 def _scan(values: Iterable[Any], limit: int) -> tuple[bool, bool]:
@@ -261,21 +287,22 @@ def _apply_conventions(  # noqa: PLR0917 - the state one mapping shares, passed 
     events: Sequence[Any],
     attrs: SpanAttrs,
     facts: _ResourceFacts,
+    probes: _Probes,
     system: dict[str, Any],
 ) -> tuple[Optional[str], Optional[dict[str, Any]]]:
     """Every convention's rules, in precedence order, then error and metadata; returns the session name and
     the session-level fields the span states."""
-    session_name = attrs.take_str(*SESSION_NAME_KEYS)
+    session_name = (probes.session_name and attrs.take_present_str(probes.session_name)) or None
     draft = Draft(span, event, event_type == _types.MODEL, events)
     for convention in CONVENTIONS:
         convention(attrs, draft)
     _usage.complete_total(draft)
     if draft.answered_model is not None:
         event["config"].setdefault("model", draft.answered_model)
-    user_id = attrs.take_str(*USER_ID_KEYS)
-    if user_id is not None:
+    user_id = probes.user_id and attrs.take_present_str(probes.user_id)
+    if user_id:
         event["user_properties"].setdefault("user_id", user_id)
-    event["error"] = _error(span, events, attrs, system)
+    event["error"] = _error(span, events, attrs, probes, system)
     _describe_span(span, events, facts, system, draft.events_used)
     event["metadata"] = _merge_metadata(attrs.leftovers(), event["metadata"], system)
     return session_name, draft.session or None
@@ -423,10 +450,10 @@ def _resource_facts(resource: Any) -> _ResourceFacts:
     return facts
 
 
-def _error(span: ReadableSpan, events: Any, attrs: SpanAttrs, system: dict[str, Any]) -> Optional[str]:
+def _error(span: ReadableSpan, events: Any, attrs: SpanAttrs, probes: _Probes, system: dict[str, Any]) -> Optional[str]:
     """Explicit error › status description › the last ``exception`` event as ``"Type: message"`` › a Langfuse
     ``ERROR`` level's status message › ``error.type``."""
-    explicit = attrs.take_str(*honeyhive.ERROR_KEYS)
+    explicit = (probes.error and attrs.take_present_str(probes.error)) or None
     exception = next((e for e in reversed(events) if e.name == "exception"), None) if events else None
     described = None
     if exception is not None:
@@ -436,7 +463,7 @@ def _error(span: ReadableSpan, events: Any, attrs: SpanAttrs, system: dict[str, 
         for key in ("exception.type", "exception.message", "exception.stacktrace"):
             if exc.get(key):
                 system[key] = exc[key]
-    error_type = attrs.take_str("error.type")
+    error_type = (probes.error_type and attrs.take_present_str(probes.error_type)) or None
     if error_type is not None:
         system["error_type"] = error_type
     observation_error = langfuse.error(attrs)
