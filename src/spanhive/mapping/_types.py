@@ -7,6 +7,7 @@ not in its table (``UNKNOWN``, Langfuse ``span``…) falls through to the next s
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Optional
 
 from spanhive._records import EVENT_TYPES
@@ -78,24 +79,44 @@ LLM_EVIDENCE = (
 def event_type(attrs: SpanAttrs) -> tuple[Optional[str], Optional[str]]:
     """``(event_type, span_kind)``: the type (``None`` when nothing says) and the original kind string it
     came from. An explicit type that is not a HoneyHive type is ignored (and so kept in ``metadata``)."""
+    layout = attrs.layout
+    sources = layout.derived.get(_SOURCES)
+    if sources is None:
+        sources = layout.derived[_SOURCES] = _sources(layout.keys)
+    explicit_keys, kind_tables, evidence = sources
     data = attrs.data
-    for key in honeyhive.EVENT_TYPE_KEYS:
-        explicit = data.get(key)
+    for key in explicit_keys:
+        explicit = data[key]
         if isinstance(explicit, str) and explicit.strip().lower() in EVENT_TYPES:
             attrs.used.add(key)
             lowered = explicit.strip().lower()
             if lowered == "session":  # the session record is separate; keep what the span said
                 return CHAIN, "session"
             return lowered, None
-    for key, table in KIND_TABLES:
-        kind = data.get(key)
+    for key, table in kind_tables:
+        kind = data[key]
         if isinstance(kind, str):
             mapped = table.get(kind.strip().lower())
             if mapped is not None:
                 attrs.used.add(key)
                 return mapped, kind
-    if any(key in data for key in TOOL_EVIDENCE):
-        return TOOL, None
-    if any(key in data for key in MODEL_KEYS) and any(key in data for key in LLM_EVIDENCE):
-        return MODEL, None
-    return None, None
+    return evidence, None
+
+
+_SOURCES = "types.sources"
+
+
+def _sources(keys: AbstractSet[str]) -> tuple[tuple[str, ...], tuple[tuple[str, dict[str, str]], ...], Optional[str]]:
+    """What a key layout offers :func:`event_type`: its explicit-type keys, its kind keys with their tables,
+    and the type its keys alone are evidence of."""
+    if any(key in keys for key in TOOL_EVIDENCE):
+        evidence: Optional[str] = TOOL
+    elif any(key in keys for key in MODEL_KEYS) and any(key in keys for key in LLM_EVIDENCE):
+        evidence = MODEL
+    else:
+        evidence = None
+    return (
+        tuple(key for key in honeyhive.EVENT_TYPE_KEYS if key in keys),
+        tuple((key, table) for key, table in KIND_TABLES if key in keys),
+        evidence,
+    )
