@@ -35,10 +35,6 @@ class SpanAttrs:
         """Keys grouped by their first segment (``llm.input_messages.0…`` → ``llm``)."""
         return self.layout.namespaces
 
-    def has(self, *namespaces: str) -> bool:
-        ns = self.layout.namespaces
-        return any(name in ns for name in namespaces)
-
     def take(self, key: str) -> Any:
         """The value at ``key`` (``None`` when absent), marking it consumed."""
         value = self.data.get(key)
@@ -67,19 +63,6 @@ class SpanAttrs:
             if isinstance(value, str) and not is_absent(value):
                 self.used.add(key)
                 return value.strip()
-        return None
-
-    def take_number(self, *keys: str) -> Optional[float]:
-        """The first finite, non-negative number among ``keys`` (numeric strings accepted).
-
-        A value that is not such a number is left unconsumed, so it still reaches ``metadata`` as sent.
-        """
-        data = self.data
-        for key in self.layout.among(keys):
-            number = as_count(data[key])
-            if number is not None:
-                self.used.add(key)
-                return number
         return None
 
     def take_json(self, key: str, expect: Union[type, tuple[type, ...]] = object) -> Any:

@@ -8,7 +8,7 @@ Cached tokens are reported as sent and never subtracted (OTel counts them inside
 
 from __future__ import annotations
 
-from spanhive.mapping._attrs import SpanAttrs
+from spanhive.mapping._attrs import SpanAttrs, as_count
 from spanhive.mapping._draft import Draft
 
 USAGE_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -47,14 +47,27 @@ USAGE_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 def apply(attrs: SpanAttrs, draft: Draft) -> None:
-    if not attrs.has("gen_ai", "llm"):
+    layout = attrs.layout
+    present = layout.derived.get(_PRESENT)
+    if present is None:
+        present = layout.derived[_PRESENT] = tuple(
+            (name, found) for name, keys in USAGE_KEYS if (found := layout.among(keys))
+        )
+    if not present:
         return
     metadata = draft.event["metadata"]
-    for name, keys in USAGE_KEYS:
+    data = attrs.data
+    for name, keys in present:
         if name not in metadata:
-            value = attrs.take_number(*keys)
-            if value is not None:
-                metadata[name] = value
+            for key in keys:
+                value = as_count(data[key])
+                if value is not None:
+                    attrs.used.add(key)
+                    metadata[name] = value
+                    break
+
+
+_PRESENT = "usage.present"
 
 
 def complete_total(draft: Draft) -> None:
