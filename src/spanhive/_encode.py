@@ -5,9 +5,11 @@ sessions are coalesced into one request, each session carried as an ``event_type
 ``event_id`` is the session id (how the HoneyHive data model stores sessions).
 
 Each record is encoded once, as soon as it is mapped, and a :class:`Body` is assembled from those pieces:
-splitting a body to fit the size limit joins bytes again, it never encodes a record twice, and a record's
-dicts are let go as soon as it is encoded (a batch's worth of live records is what made the garbage collector
-busy). A session's inputs and outputs, which are its root span's, are encoded once for both records.
+splitting a body to fit the size limit never encodes a record twice, and a record's dicts are let go as soon
+as it is encoded (a batch's worth of live records is what made the garbage collector busy). A session's
+inputs and outputs, which are its root span's, are encoded once for both records. A record stays a tuple of
+byte strings (:data:`Pieces`) until its body is joined, so megabytes of prompts are copied once, not once per
+layer.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import gzip
 import json
 import math
 from collections.abc import Iterable, Iterator
-from typing import Any, Callable, NamedTuple, Optional, cast
+from typing import Any, Callable, NamedTuple, Optional, Union, cast
 
 from spanhive import _json, _privacy
 from spanhive._records import Event, SessionProperties
@@ -24,6 +26,8 @@ from spanhive.mapping import Defaults, SessionGroup, SessionHint, group_sessions
 from spanhive.mapping._limits import truncate
 from spanhive.mapping._sessions import Session, Sessions
 
+Pieces = tuple[Union[bytes, memoryview], ...]
+"""One encoded record as byte strings to join (its parts are encoded apart and spliced in order)."""
 GZIP_LEVEL = 4  # zlib level, chosen on measurement: levels 1-3 cost 10-25 % more bytes on LLM spans, 5-6 up to 2.5x CPU
 _WRAPPER = len(b'{"events":[],"is_single_session":false,"session_properties":}')
 """Bytes a body adds around its records."""
@@ -50,7 +54,7 @@ class Part:
 
     def __init__(
         self,
-        events: list[bytes],
+        events: list[Pieces],
         properties: Optional[SessionProperties] = None,
         *,
         project: str = "",
@@ -70,17 +74,17 @@ class Part:
         """JSON already encoded for a root's ``inputs``/``outputs`` dict (kept with it), by ``id()``: reused."""
         self._dumps = dumps
         """How its session records are encoded: :func:`to_json`, or a faster encoder for plain records."""
-        self._record: Optional[bytes] = None
-        self._session_event: Optional[bytes] = None
+        self._record: Optional[Pieces] = None
+        self._session_event: Optional[Pieces] = None
 
-    def record(self) -> bytes:
+    def record(self) -> Pieces:
         """``session_properties`` as JSON."""
         if self._record is None:
             assert self.properties is not None
             self._record = self._spliced(cast("dict[str, Any]", self.properties))
         return self._record
 
-    def session_event(self) -> Optional[bytes]:
+    def session_event(self) -> Optional[Pieces]:
         """The session as a ``session`` event, for a body coalescing several sessions."""
         if self._session_event is None and self.properties is not None:
             start, end = self.times
@@ -88,7 +92,7 @@ class Part:
             self._session_event = self._spliced(cast("dict[str, Any]", event))
         return self._session_event
 
-    def _spliced(self, record: dict[str, Any]) -> bytes:
+    def _spliced(self, record: dict[str, Any]) -> Pieces:
         """``record`` as JSON, with a root's inputs and outputs taken from their encoding in its event."""
         fragments = self._fragments
         shared = {}
@@ -97,7 +101,7 @@ class Part:
             if known is not None and known[0] is record[key]:
                 shared[key] = known[1]
         if not shared:
-            return self._dumps(record)
+            return (self._dumps(record),)
         rest = self._dumps({k: v for k, v in record.items() if k not in shared})
         pieces: list[Any] = [b"{"]
         for key, text in shared.items():
@@ -106,29 +110,30 @@ class Part:
             pieces[-1] = b"}"
         else:
             pieces.append(memoryview(rest)[1:])
-        return b"".join(pieces)  # one copy: a root's inputs can be megabytes
+        return tuple(pieces)
 
     def size(self) -> int:
         """Bytes this part takes in a body among other sessions' (its ``session`` event included)."""
         own = self.session_event()
-        return sum(len(e) + 1 for e in self.events) + (len(own) + 1 if own is not None else 0)
+        return sum(_length(e) + 1 for e in self.events) + (_length(own) + 1 if own is not None else 0)
 
     def runs(self, limit: int) -> Iterator[Part]:
         """This part as parts of at most ``limit`` bytes each (counting its session record with every run)."""
         own = self.session_event()
-        room = limit - _WRAPPER - (len(own) + 1 if own is not None else 0)
-        run: list[bytes] = []
+        room = limit - _WRAPPER - (_length(own) + 1 if own is not None else 0)
+        run: list[Pieces] = []
         size = 0
         for event in self.events:
-            if run and size + len(event) + 1 > room:
+            length = _length(event)
+            if run and size + length + 1 > room:
                 yield self._with(run)
                 run, size = [], 0
             run.append(event)
-            size += len(event) + 1
+            size += length + 1
         if run:
             yield self._with(run)
 
-    def _with(self, events: list[bytes]) -> Part:
+    def _with(self, events: list[Pieces]) -> Part:
         part = Part(events, self.properties, project=self.project, start_end_ms=self.times, roots=self.roots)
         part._fragments, part._dumps = self._fragments, self._dumps
         part._record, part._session_event = self._record, self._session_event
@@ -156,19 +161,22 @@ class Body:
         """``len(self.payload)``, without joining it."""
         return len(self._payload) if self._payload is not None else sum(map(len, self._pieces()))
 
-    def _pieces(self) -> list[bytes]:
+    def _pieces(self) -> list[Union[bytes, memoryview]]:
         """The body's bytes in order, for one join (a body can be tens of megabytes: copy it once)."""
         if len(self.parts) == 1 and self.parts[0].properties is not None:
             part = self.parts[0]
-            tail = [b'],"is_single_session":true,"session_properties":', part.record(), b"}"]
-            return [b'{"events":[', *_commas(part.events), *tail]
-        records: list[bytes] = []
+            pieces = _listed(b'{"events":[', part.events)
+            pieces += (b'],"is_single_session":true,"session_properties":', *part.record(), b"}")
+            return pieces
+        records: list[Pieces] = []
         for part in self.parts:
             own = part.session_event()
             if own is not None:
                 records.append(own)
             records.extend(part.events)
-        return [b'{"events":[', *_commas(records), b'],"is_single_session":false}']
+        pieces = _listed(b'{"events":[', records)
+        pieces.append(b'],"is_single_session":false}')
+        return pieces
 
     @property
     def events(self) -> int:
@@ -217,26 +225,34 @@ class Body:
         return cls(_decoded_parts(json.loads(payload)), payload)
 
 
-def _commas(records: list[bytes]) -> list[bytes]:
-    """``records`` with a comma between each two, as pieces to join."""
-    pieces = [b","] * (2 * len(records) - 1) if records else []
-    pieces[::2] = records
+def _listed(head: bytes, records: list[Pieces]) -> list[Union[bytes, memoryview]]:
+    """``head``, then the pieces of ``records`` with a comma between each two records."""
+    pieces: list[Union[bytes, memoryview]] = [head]
+    for record in records:
+        pieces += record
+        pieces.append(b",")
+    if records:
+        pieces.pop()
     return pieces
+
+
+def _length(record: Pieces) -> int:
+    return sum(map(len, record))
 
 
 def _decoded_parts(body: dict[str, Any]) -> list[Part]:
     events = [e for e in body.get("events") or () if isinstance(e, dict)]
     if body.get("is_single_session"):
-        return [Part([to_json(event) for event in events], body.get("session_properties"))]
+        return [Part([(to_json(event),) for event in events], body.get("session_properties"))]
     parts: dict[Any, Part] = {}
     for event in events:
         part = parts.get(event.get("session_id"))
         if part is None:
             part = parts[event.get("session_id")] = Part([])
         if event.get("event_type") == "session" and part._session_event is None:
-            part._session_event = to_json(event)
+            part._session_event = (to_json(event),)
         else:
-            part.events.append(to_json(event))
+            part.events.append((to_json(event),))
     return list(parts.values())
 
 
@@ -297,18 +313,17 @@ _TYPE_HEADS: dict[str, bytes] = {}
 _KEYS = {key: b'"%s":' % key.encode() for key in ("inputs", "outputs")}
 
 
-def _event_json(event_type: Optional[str], children: list[str], rest: tuple[Any, ...]) -> bytes:
-    """An event's JSON from its settled type and children and the rest of it, encoded earlier (pieces
-    joined once: a record can be megabytes)."""
+def _event_json(event_type: Optional[str], children: list[str], rest: tuple[Any, ...]) -> Pieces:
+    """An event's JSON from its settled type and children and the rest of it, encoded earlier."""
     head = _TYPE_HEADS.get(event_type or "")
     if head is None:
         head = _TYPE_HEADS.setdefault(event_type or "", b'{"event_type":' + to_json(event_type or "tool"))
-    return b"".join((head, b',"children_ids":', _json.dumps_plain(children) if children else b"[]", b",", *rest))
+    return (head, b',"children_ids":', _json.dumps_plain(children) if children else b"[]", b",", *rest)
 
 
 def _part(
     session: Session[Any],
-    events: list[bytes],
+    events: list[Pieces],
     fragments: Optional[dict[int, tuple[Any, bytes]]] = None,
     dumps: Callable[[Any], bytes] = to_json,
 ) -> Part:
@@ -342,7 +357,7 @@ def _encode_masked(
         times, roots = _extent(events, group.properties.get("session_id"))
         project = events[0].get("project", "") if events else ""
         parts.append(
-            Part([to_json(e) for e in events], group.properties, project=project, start_end_ms=times, roots=roots)
+            Part([(to_json(e),) for e in events], group.properties, project=project, start_end_ms=times, roots=roots)
         )
     return Encoded(Body(parts), redacted, sum(hint.truncated for _, hint in pairs))
 
