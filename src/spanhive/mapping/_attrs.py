@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, TypeVar, Union, cast
 
 from spanhive import _json
 from spanhive.mapping._values import is_absent
+
+T = TypeVar("T")
 
 
 class SpanAttrs:
@@ -21,10 +23,10 @@ class SpanAttrs:
     def __init__(self, data: Optional[Mapping[str, Any]]) -> None:
         self.data: Mapping[str, Any] = data or {}
         self.used: set[str] = set()
-        self._layout: Optional[_Layout] = None
+        self._layout: Optional[KeyLayout] = None
 
     @property
-    def layout(self) -> _Layout:
+    def layout(self) -> KeyLayout:
         layout = self._layout
         if layout is None:
             layout = self._layout = _layout(tuple(self.data))
@@ -56,7 +58,7 @@ class SpanAttrs:
         return self.take_present_str(self.layout.among(keys))
 
     def take_present_str(self, keys: tuple[str, ...]) -> Optional[str]:
-        """:meth:`take_str` for keys the span is known to have (:meth:`_Layout.among`)."""
+        """:meth:`take_str` for keys the span is known to have (:meth:`KeyLayout.among`)."""
         data = self.data
         for key in keys:
             value = data[key]
@@ -115,7 +117,7 @@ class SpanAttrs:
         return {key: list(v) if v.__class__ is tuple else v for key, v in self.data.items() if key not in used}
 
 
-class _Layout:
+class KeyLayout:
     """What a span's attribute keys alone decide, worked out once per distinct key order.
 
     An instrumentation writes the same keys in the same order for every call of one kind, so a handful of
@@ -139,10 +141,17 @@ class _Layout:
         """:meth:`SpanAttrs.under` answers, by prefix."""
         self.numbered: dict[str, tuple[tuple[int, str, str, str], ...]] = {}
         """:meth:`SpanAttrs.numbered` answers, by prefix."""
-        self.derived: dict[str, Any] = {}
-        """Anything else a module works out from the keys alone, under a name of its own."""
+        self.derived: dict[Callable[[KeyLayout], Any], Any] = {}
+        """:meth:`derive` answers, by the function that works them out."""
         self.present: dict[tuple[str, ...], tuple[str, ...]] = {}
         """:meth:`among` answers: rules look for a dozen keys in precedence order; a span has one or none."""
+
+    def derive(self, make: Callable[[KeyLayout], T]) -> T:
+        """``make(self)``, worked out once: what a rule decides from the keys alone."""
+        found = self.derived.get(make)
+        if found is None:
+            found = self.derived[make] = make(self)
+        return cast("T", found)
 
     def among(self, keys: tuple[str, ...]) -> tuple[str, ...]:
         """Those of ``keys`` the layout has, in the order given."""
@@ -161,16 +170,16 @@ class _Layout:
         return tuple((key[cut:], key) for key in keys if key.startswith(start))
 
 
-_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
+_LAYOUTS: dict[tuple[str, ...], KeyLayout] = {}
 _LAYOUT_CACHE_SIZE = 1024  # distinct key orders remembered; the cache is cleared past it
 
 
-def _layout(keys: tuple[str, ...]) -> _Layout:
+def _layout(keys: tuple[str, ...]) -> KeyLayout:
     layout = _LAYOUTS.get(keys)
     if layout is None:
         if len(_LAYOUTS) >= _LAYOUT_CACHE_SIZE:
             _LAYOUTS.clear()
-        layout = _LAYOUTS[keys] = _Layout(keys)
+        layout = _LAYOUTS[keys] = KeyLayout(keys)
     return layout
 
 

@@ -33,7 +33,7 @@ from spanhive.mapping import (
     openinference,
     openllmetry,
 )
-from spanhive.mapping._attrs import SpanAttrs
+from spanhive.mapping._attrs import KeyLayout, SpanAttrs
 from spanhive.mapping._draft import Draft
 from spanhive.mapping._limits import truncate_long_strings
 
@@ -164,9 +164,7 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
     survey = None if events else _survey(data, limit)
     conventional = survey is None
 
-    probes = attrs.layout.derived.get(_PROBES) if conventional else _NO_PROBES
-    if probes is None:
-        probes = attrs.layout.derived[_PROBES] = _Probes(*map(attrs.layout.among, _PROBE_KEYS))
+    probes = attrs.layout.derive(_probes) if conventional else _NO_PROBES
     take = attrs.take_present_str
     raw_session = probes.session_id and take(probes.session_id)
     if raw_session:
@@ -246,8 +244,11 @@ _PROBE_KEYS = (
     SESSION_ID_KEYS, honeyhive.EVENT_ID_KEYS, honeyhive.PROJECT_KEYS, SOURCE_KEYS, EVENT_NAME_KEYS,
     SESSION_NAME_KEYS, USER_ID_KEYS, honeyhive.ERROR_KEYS, ("error.type",),
 )  # fmt: skip
-_PROBES = "span.probes"
 _NO_PROBES = _Probes(*((),) * len(_PROBE_KEYS))
+
+
+def _probes(layout: KeyLayout) -> _Probes:
+    return _Probes(*map(layout.among, _PROBE_KEYS))
 
 
 def _scan(values: Iterable[Any], limit: int) -> tuple[bool, bool]:

@@ -7,12 +7,11 @@ not in its table (``UNKNOWN``, Langfuse ``span``…) falls through to the next s
 
 from __future__ import annotations
 
-from collections.abc import Set as AbstractSet
 from typing import Optional
 
 from spanhive._records import EVENT_TYPES
 from spanhive.mapping import honeyhive
-from spanhive.mapping._attrs import SpanAttrs
+from spanhive.mapping._attrs import KeyLayout, SpanAttrs
 
 MODEL, CHAIN, TOOL = "model", "chain", "tool"
 
@@ -79,11 +78,7 @@ LLM_EVIDENCE = (
 def event_type(attrs: SpanAttrs) -> tuple[Optional[str], Optional[str]]:
     """``(event_type, span_kind)``: the type (``None`` when nothing says) and the original kind string it
     came from. An explicit type that is not a HoneyHive type is ignored (and so kept in ``metadata``)."""
-    layout = attrs.layout
-    sources = layout.derived.get(_SOURCES)
-    if sources is None:
-        sources = layout.derived[_SOURCES] = _sources(layout.keys)
-    explicit_keys, kind_tables, evidence = sources
+    explicit_keys, kind_tables, evidence = attrs.layout.derive(_sources)
     data = attrs.data
     for key in explicit_keys:
         explicit = data[key]
@@ -103,12 +98,10 @@ def event_type(attrs: SpanAttrs) -> tuple[Optional[str], Optional[str]]:
     return evidence, None
 
 
-_SOURCES = "types.sources"
-
-
-def _sources(keys: AbstractSet[str]) -> tuple[tuple[str, ...], tuple[tuple[str, dict[str, str]], ...], Optional[str]]:
+def _sources(layout: KeyLayout) -> tuple[tuple[str, ...], tuple[tuple[str, dict[str, str]], ...], Optional[str]]:
     """What a key layout offers :func:`event_type`: its explicit-type keys, its kind keys with their tables,
     and the type its keys alone are evidence of."""
+    keys = layout.keys
     if any(key in keys for key in TOOL_EVIDENCE):
         evidence: Optional[str] = TOOL
     elif any(key in keys for key in MODEL_KEYS) and any(key in keys for key in LLM_EVIDENCE):

@@ -8,7 +8,7 @@ Cached tokens are reported as sent and never subtracted (OTel counts them inside
 
 from __future__ import annotations
 
-from spanhive.mapping._attrs import SpanAttrs, as_count
+from spanhive.mapping._attrs import KeyLayout, SpanAttrs, as_count
 from spanhive.mapping._draft import Draft
 
 USAGE_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -47,12 +47,7 @@ USAGE_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 def apply(attrs: SpanAttrs, draft: Draft) -> None:
-    layout = attrs.layout
-    present = layout.derived.get(_PRESENT)
-    if present is None:
-        present = layout.derived[_PRESENT] = tuple(
-            (name, found) for name, keys in USAGE_KEYS if (found := layout.among(keys))
-        )
+    present = attrs.layout.derive(_present)
     if not present:
         return
     metadata = draft.event["metadata"]
@@ -67,7 +62,9 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
                     break
 
 
-_PRESENT = "usage.present"
+def _present(layout: KeyLayout) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``(name, keys)`` for every count whose keys the layout has (only those)."""
+    return tuple((name, found) for name, keys in USAGE_KEYS if (found := layout.among(keys)))
 
 
 def complete_total(draft: Draft) -> None:

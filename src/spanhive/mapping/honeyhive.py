@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from spanhive._records import DICT_FIELDS
-from spanhive.mapping._attrs import SpanAttrs
+from spanhive.mapping._attrs import KeyLayout, SpanAttrs
 from spanhive.mapping._draft import Draft
 from spanhive.mapping._values import is_absent, json_leaf, unflatten
 
@@ -39,7 +39,21 @@ _TEMPLATE = "honeyhive_prompt_template"
 
 def apply(attrs: SpanAttrs, draft: Draft) -> None:
     """Fill the event's dict fields from ``honeyhive_<bucket>`` (then ``honeyhive.<bucket>``) attributes."""
-    ns = attrs.namespaces
+    layout = attrs.layout
+    buckets, protocol = layout.derive(_plan)
+    for key in protocol:
+        attrs.take(key)
+    for field, entries in buckets:
+        if draft.empty(field):
+            _fill(attrs, draft.event[field], entries)  # type: ignore[literal-required]
+    if _TEMPLATE in layout.namespaces:
+        _template(attrs, draft)
+
+
+def _plan(layout: KeyLayout) -> tuple[tuple[tuple[str, tuple[tuple[str, str], ...]], ...], tuple[str, ...]]:
+    """For one key layout: ``(field, ((path, key), …))`` for every bucket it fills, ``honeyhive_<bucket>``
+    before ``honeyhive.<bucket>``, and the protocol keys it has."""
+    ns = layout.namespaces
     grouped: dict[str, list[tuple[str, str]]] = {}
     dotted: dict[str, list[tuple[str, str]]] = {}
     for head, keys in ns.items():
@@ -48,20 +62,20 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
             if field is not None:
                 for key in keys:
                     grouped.setdefault(field, []).append((key.partition(".")[2], key))
+    protocol: tuple[str, ...] = ()
     if "honeyhive" in ns:
         for key in ns["honeyhive"]:
             bucket, _, path = key.partition(".")[2].partition(".")
             field = DOT_BUCKETS.get("honeyhive." + bucket)
             if field is not None:
                 dotted.setdefault(field, []).append((path, key))
-        for key in PROTOCOL_KEYS:
-            attrs.take(key)
-    for source in (grouped, dotted):
-        for field, entries in source.items():
-            if draft.empty(field):
-                _fill(attrs, draft.event[field], sorted(entries, key=_raw_last))  # type: ignore[literal-required]
-    if _TEMPLATE in ns:
-        _template(attrs, draft)
+        protocol = PROTOCOL_KEYS
+    buckets = tuple(
+        (field, tuple(sorted(entries, key=_raw_last)))
+        for source in (grouped, dotted)
+        for field, entries in source.items()
+    )
+    return buckets, protocol
 
 
 def _raw_last(entry: tuple[str, str]) -> tuple[bool, str]:
@@ -69,7 +83,7 @@ def _raw_last(entry: tuple[str, str]) -> tuple[bool, str]:
     return (entry[1].split(".", 1)[0].endswith("_raw"), entry[1])
 
 
-def _fill(attrs: SpanAttrs, target: dict[str, Any], entries: list[tuple[str, str]]) -> None:
+def _fill(attrs: SpanAttrs, target: dict[str, Any], entries: tuple[tuple[str, str], ...]) -> None:
     data = attrs.data
     whole = [key for path, key in entries if not path]
     leaves: list[tuple[str, Any]] = []
