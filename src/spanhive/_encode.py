@@ -313,7 +313,7 @@ _TYPE_HEADS: dict[str, bytes] = {}
 _KEYS = {key: b'"%s":' % key.encode() for key in ("inputs", "outputs")}
 
 
-def _event_json(event_type: Optional[str], children: list[str], rest: tuple[Any, ...]) -> Pieces:
+def _event_json(event_type: Optional[str], children: Optional[list[str]], rest: tuple[Any, ...]) -> Pieces:
     """An event's JSON from its settled type and children and the rest of it, encoded earlier."""
     head = _TYPE_HEADS.get(event_type or "")
     if head is None:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Generic, NamedTuple, Optional, TypeVar
 
 from spanhive._records import SESSION_FIELDS, Event, SessionProperties
 from spanhive.mapping._span import Defaults, SessionHint
 
 B = TypeVar("B")
+_START_AND_ID = itemgetter(0, 1)  # roots in order: by start, then by event id
 
 
 class Entry(Generic[B]):
@@ -32,13 +34,16 @@ class Entry(Generic[B]):
         self.start_ns = hint.start_ns
         self.event_type: Optional[str] = event["event_type"] if hint.typed else ("chain" if hint.root else None)
         """``None`` until settled: ``chain`` if the event turns out to have children, else ``tool``."""
-        self.children: list[str] = []
+        self.children: Optional[list[str]] = None
+        """Event ids of its children, ``None`` for none (most spans are leaves)."""
         self.body = body
 
 
 class _Root(NamedTuple):
     """What a session takes from its root span's event."""
 
+    start_ns: int
+    event_id: str
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     error: Optional[str]
@@ -47,17 +52,28 @@ class _Root(NamedTuple):
 
 
 class Session(Generic[B]):
-    """One session's share of a batch: its entries and what its spans say about it."""
+    """One session's share of a batch: its entries and what its spans say about it.
 
-    __slots__ = ("end_ms", "entries", "name", "project", "properties", "roots", "start_ms", "stated")
+    What most sessions never need (stated fields, users, several roots) is made only when a span brings it:
+    these objects live for the whole batch, and fewer of them keep the garbage collector quiet.
+    """
+
+    __slots__ = (
+        "end_ms", "entries", "name", "project", "properties", "roots", "session_id", "source", "start_ms", "stated",
+        "users",
+    )  # fmt: skip
 
     def __init__(self, event: Event) -> None:
         self.project: str = event["project"]
-        self.properties = _empty_properties(event["session_id"], event["source"])
+        self.session_id: str = event["session_id"]
+        self.source: str = event["source"]
+        self.properties: SessionProperties
+        """The session's record, made by :meth:`Sessions.finish`."""
         self.entries: list[Entry[B]] = []
         self.name: Optional[str] = None
-        self.roots: list[tuple[int, str, _Root]] = []
-        self.stated: dict[str, Any] = {}
+        self.roots: Optional[list[_Root]] = None
+        self.stated: Optional[dict[str, Any]] = None
+        self.users: Optional[dict[str, Any]] = None
         self.start_ms: int = event["start_time"]
         self.end_ms: int = event["end_time"]
 
@@ -84,17 +100,27 @@ class Sessions(Generic[B]):
         self._by_id[entry.event_id] = entry
         users = event["user_properties"]
         if users:
-            merged = session.properties["user_properties"]
+            merged = session.users
+            if merged is None:
+                merged = session.users = {}
             for key, value in users.items():
                 merged.setdefault(key, value)
         if hint.name and session.name is None:
             session.name = hint.name
         if hint.root:
             external = event["metadata"].get("external_session_id")
-            root = _Root(event["inputs"], event["outputs"], event["error"], event["event_name"], external)
-            session.roots.append((hint.start_ns, entry.event_id, root))
+            root = _Root(
+                hint.start_ns, entry.event_id, event["inputs"], event["outputs"], event["error"], event["event_name"],
+                external,
+            )  # fmt: skip
+            if session.roots is None:
+                session.roots = [root]
+            else:
+                session.roots.append(root)
         if hint.fields:
             stated = session.stated
+            if stated is None:
+                stated = session.stated = {}
             for name, value in hint.fields.items():
                 if isinstance(value, dict) and isinstance(stated.get(name), dict):
                     for key, item in value.items():
@@ -114,13 +140,18 @@ class Sessions(Generic[B]):
         for entry in entries:
             parent = by_id.get(entry.parent_id or "")
             if parent is not None and parent is not entry:
-                parent.children.append(entry.event_id)
+                if parent.children is None:
+                    parent.children = [entry.event_id]
+                else:
+                    parent.children.append(entry.event_id)
         for entry in entries:
             if entry.event_type is None:
                 entry.event_type = "chain" if entry.children else "tool"
         for session in self.sessions.values():
-            props = session.properties
-            roots = [root for _, _, root in sorted(session.roots, key=lambda r: (r[0], r[1]))]
+            props = session.properties = _empty_properties(session.session_id, session.source)
+            if session.users is not None:
+                props["user_properties"] = session.users
+            roots = sorted(session.roots, key=_START_AND_ID) if session.roots else ()
             props["session_name"] = session.name or self.defaults.session_name or (roots[0].name if roots else None)
             if roots:
                 first, last = roots[0], roots[-1]
@@ -129,7 +160,7 @@ class Sessions(Generic[B]):
                 props["error"] = last.error
                 if first.external_session_id is not None:
                     props["metadata"]["external_session_id"] = first.external_session_id
-            for name, value in session.stated.items():
+            for name, value in (session.stated or {}).items():
                 _state(props, name, value)
         return list(self.sessions.values())
 
@@ -156,7 +187,7 @@ def group_sessions(mapped: Iterable[Optional[tuple[Event, SessionHint]]], defaul
     groups = []
     for session in sessions.finish():
         for entry in session.entries:
-            entry.body["children_ids"] = entry.children
+            entry.body["children_ids"] = entry.children or []
             entry.body["event_type"] = entry.event_type or "tool"
         props = session.properties
         for name in ("inputs", "outputs"):
