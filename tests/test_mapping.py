@@ -345,3 +345,28 @@ def test_more_key_layouts_than_are_remembered_still_map_each_span(recorded: Reco
         assert len(_attrs._LAYOUTS) <= 8
     finally:
         _attrs._LAYOUT_CACHE_SIZE = small
+
+
+def test_every_namespace_a_rule_reads_sends_a_span_through_the_rules() -> None:
+    """Spans with none of ``CONVENTION_HEADS`` skip every rule, and a convention runs only for spans with one of
+    its ``HEADS``: a namespace missing from either would silently go unmapped."""
+    from spanhive.mapping import _span, _types  # noqa: PLC0415 - internals, for this check only
+
+    for module in _span._MODULES:
+        assert module.HEADS <= _span.CONVENTION_HEADS, module.__name__
+    asked = [*_span._PROBE_KEYS, _types.TOOL_EVIDENCE, _types.MODEL_KEYS, [key for key, _ in _types.KIND_TABLES]]
+    for keys in asked:
+        for key in keys:
+            assert key.partition(".")[0] in _span.CONVENTION_HEADS, key
+
+
+def test_a_span_with_events_runs_every_convention(recorded: Recorded) -> None:
+    """Span events are read by a convention whatever the attributes: a message event still becomes inputs."""
+    provider, memory = recorded
+    memory.clear()
+    with provider.get_tracer("t").start_as_current_span("chat", attributes={"service.tier": "x"}) as span:
+        span.add_event("gen_ai.user.message", {"content": "hello"})
+    (finished,) = memory.get_finished_spans()
+    mapped = map_span(finished, DEFAULTS)
+    assert mapped is not None
+    assert mapped[0]["inputs"] == {"chat_history": [{"role": "user", "content": "hello"}]}

@@ -11,13 +11,14 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from unittest.mock import ANY
 
 import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
@@ -206,3 +207,41 @@ def test_random_spans_map_to_valid_records_and_lose_nothing(  # noqa: PLR0917 - 
 
 def _reject(constant: str) -> None:
     raise AssertionError(f"non-standard JSON constant {constant}")
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(attributes=attribute_maps)
+def test_conventions_skipped_for_a_key_layout_would_have_added_nothing(
+    sdk: tuple[TracerProvider, InMemorySpanExporter], attributes: dict[str, Any]
+) -> None:
+    """A span without span events runs only the conventions whose namespaces its keys touch; a span with one
+    runs them all. The same span both ways must map to the same record (the event itself aside)."""
+    provider, memory = sdk
+    memory.clear()
+    with provider.get_tracer("property").start_as_current_span("s", attributes=attributes) as span:
+        span.add_event("log")
+    (with_event,) = memory.get_finished_spans()
+    without = ReadableSpan(
+        name=with_event.name,
+        context=with_event.context,
+        parent=with_event.parent,
+        resource=with_event.resource,
+        attributes=with_event.attributes,
+        events=(),
+        kind=with_event.kind,
+        status=with_event.status,
+        start_time=with_event.start_time,
+        end_time=with_event.end_time,
+        instrumentation_scope=with_event.instrumentation_scope,
+    )
+    defaults = Defaults(max_value_chars=64)
+    every, gated = map_span_traced(with_event, defaults), map_span_traced(without, defaults)
+    if every is None or gated is None:
+        assert every is None
+        assert gated is None
+        return
+    records = [cast("dict[str, Any]", every[0]), cast("dict[str, Any]", gated[0])]
+    for record in records:
+        _privacy.redact_record(record)
+    assert records[0]["metadata"].pop("events") == [{"name": "log", "time": ANY, "attributes": {}}]
+    assert json.loads(to_json(records[1])) == json.loads(to_json(records[0]))

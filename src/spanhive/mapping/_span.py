@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
@@ -70,18 +70,8 @@ USER_ID_KEYS = (
     "langsmith.metadata.user_id",
 )
 
-CONVENTIONS = (
-    enrichment.apply,
-    honeyhive.apply,
-    _usage.apply,
-    genai.apply,
-    openinference.apply,
-    openllmetry.apply,
-    langfuse.apply,
-    langsmith.apply,
-    logfire.apply,
-    generic.apply,
-)
+_MODULES = (enrichment, honeyhive, _usage, genai, openinference, openllmetry, langfuse, langsmith, logfire, generic)
+CONVENTIONS = tuple(module.apply for module in _MODULES)
 """Convention modules in precedence order (DESIGN §4); each fills only what is still empty."""
 
 RESOURCE_METADATA_KEYS = (
@@ -251,6 +241,13 @@ def _probes(layout: KeyLayout) -> _Probes:
     return _Probes(*map(layout.among, _PROBE_KEYS))
 
 
+def _applicable(layout: KeyLayout) -> tuple[Callable[[SpanAttrs, Draft], None], ...]:
+    """The conventions, in precedence order, that read any of a layout's namespaces (for a span without span
+    events: the others have nothing to read)."""
+    ns = layout.namespaces
+    return tuple(module.apply for module in _MODULES if not module.HEADS.isdisjoint(ns))
+
+
 def _scan(values: Iterable[Any], limit: int) -> tuple[bool, bool]:
     """Whether any string is longer than ``limit``, and whether every value is plain: a JSON primitive (or an
     OTel sequence of them) with every float finite. Parsed JSON is always plain, so a span whose attributes
@@ -295,7 +292,7 @@ def _apply_conventions(  # noqa: PLR0917 - the state one mapping shares, passed 
     the session-level fields the span states."""
     session_name = (probes.session_name and attrs.take_present_str(probes.session_name)) or None
     draft = Draft(span, event, event_type == _types.MODEL, events)
-    for convention in CONVENTIONS:
+    for convention in CONVENTIONS if events else attrs.layout.derive(_applicable):
         convention(attrs, draft)
     _usage.complete_total(draft)
     if draft.answered_model is not None:

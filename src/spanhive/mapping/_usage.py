@@ -11,6 +11,8 @@ from __future__ import annotations
 from spanhive.mapping._attrs import KeyLayout, SpanAttrs, as_count
 from spanhive.mapping._draft import Draft
 
+HEADS = frozenset({"gen_ai", "llm"})
+"""First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
 USAGE_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("prompt_tokens", ("gen_ai.usage.input_tokens", "llm.token_count.prompt", "gen_ai.usage.prompt_tokens")),
     (

@@ -11,6 +11,8 @@ from spanhive.mapping._attrs import SpanAttrs
 from spanhive.mapping._draft import Draft
 
 PREFIX = "spanhive.session"
+HEADS = frozenset({"spanhive"})
+"""First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
 FIELDS = ("inputs", "outputs", "config", "metadata", "metrics", "feedback", "user_properties")
 
 

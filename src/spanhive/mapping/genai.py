@@ -14,6 +14,8 @@ from spanhive.mapping._attrs import SpanAttrs
 from spanhive.mapping._draft import Draft
 from spanhive.mapping._values import is_absent, json_leaf, json_value, string_list
 
+HEADS = frozenset({"gen_ai"})
+"""First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
 REQUEST_PREFIX = "gen_ai.request"
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system")
 _REQUEST_NAMES = {"choice.count": "n", "max_tokens": "max_tokens"}

@@ -11,6 +11,8 @@ from spanhive.mapping._attrs import SpanAttrs
 from spanhive.mapping._draft import Draft
 from spanhive.mapping._values import is_absent, json_leaf
 
+HEADS = frozenset({"input", "output"})
+"""First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
 _JSON = "application/json"
 
 

@@ -31,6 +31,8 @@ SESSION_NAME_KEYS = ("honeyhive.session_name", "honeyhive_session_name")
 PROJECT_KEYS = ("honeyhive.project", "honeyhive_project")
 SOURCE_KEYS = ("honeyhive.source", "honeyhive_source")
 USER_ID_KEYS = ("honeyhive_user_id",)
+HEADS = frozenset({*BUCKETS, *(bucket + "_raw" for bucket in BUCKETS), "honeyhive", "honeyhive_prompt_template"})
+"""First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
 PROTOCOL_KEYS = ("honeyhive.session_auto_create", "honeyhive.tracer_version")
 """Routing flags of HoneyHive's SDK that carry no data of their own."""
 _PARAMS = "_params_"

@@ -15,6 +15,8 @@ from spanhive.mapping._values import is_absent, json_leaf, json_value, string_li
 
 OBSERVATION = "langfuse.observation"
 TRACE = "langfuse.trace"
+HEADS = frozenset({"langfuse"})
+"""First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
 
 
 def apply(attrs: SpanAttrs, draft: Draft) -> None:

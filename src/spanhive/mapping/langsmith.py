@@ -12,6 +12,8 @@ from spanhive.mapping._attrs import SpanAttrs
 from spanhive.mapping._draft import Draft
 from spanhive.mapping._values import json_leaf
 
+HEADS = frozenset({"langsmith"})
+"""First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
 METADATA_PREFIX = "langsmith.metadata"
 
 

@@ -14,6 +14,9 @@ from spanhive.mapping._attrs import SpanAttrs
 from spanhive.mapping._draft import Draft
 from spanhive.mapping._values import string_list
 
+HEADS = frozenset({"logfire"})
+"""First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
+
 
 def is_pending(attributes: Mapping[str, Any]) -> bool:
     """A pending-span placeholder: mapping it would duplicate the real span."""

@@ -16,6 +16,8 @@ from spanhive.mapping._values import json_leaf, string_list, unflatten
 
 NAMESPACES = ("llm", "input", "output", "retrieval", "reranker", "embedding", "tool", "metadata", "tag")
 FEEDBACK_PREFIXES = ("annotations", "evaluations")
+HEADS = frozenset({*NAMESPACES, *FEEDBACK_PREFIXES, "session"})
+"""First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
 _HUMAN = "HUMAN"
 _MESSAGE_FIELDS = frozenset({"message.role", "message.content"})
 

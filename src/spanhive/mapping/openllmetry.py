@@ -17,6 +17,8 @@ from spanhive.mapping._draft import Draft
 from spanhive.mapping._values import is_absent, json_leaf, json_value
 from spanhive.mapping.openinference import indexed
 
+HEADS = frozenset({"gen_ai", "llm", "traceloop"})
+"""First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
 ASSOCIATION_PREFIX = "traceloop.association.properties"
 _USER_KEYS = {"customer_id": "customer_id"}  # user_id is resolved with the other user-id sources
 _OLD_PARAMS = {
