@@ -91,25 +91,12 @@ class SpanAttrs:
 
     def under(self, prefix: str) -> tuple[tuple[str, str], ...]:
         """``(rest, key)`` for every key strictly below ``prefix`` (``prefix.rest``), not consuming them."""
-        layout = self.layout
-        found = layout.below.get(prefix)
-        if found is None:
-            found = layout.below[prefix] = layout.find_under(prefix)
-        return found
+        return self.layout.under(prefix)
 
     def numbered(self, prefix: str) -> tuple[tuple[int, str, str, str], ...]:
         """``(i, field, rest, key)`` for every key ``prefix.<i>.<field>`` (``rest`` is ``<i>.<field>``): the
         flattened lists of OpenInference and OpenLLMetry. ``i`` is -1 for a digit that is not a number."""
-        layout = self.layout
-        found = layout.numbered.get(prefix)
-        if found is None:
-            entries = []
-            for rest, key in self.under(prefix):
-                index, _, field = rest.partition(".")
-                if index.isdigit():
-                    entries.append((int(index) if index.isdecimal() else -1, field, rest, key))
-            found = layout.numbered[prefix] = tuple(entries)
-        return found
+        return self.layout.numbered(prefix)
 
     def leftovers(self) -> dict[str, Any]:
         """Unconsumed attributes as sent, OTel sequences (tuples) as lists."""
@@ -124,7 +111,7 @@ class KeyLayout:
     layouts cover a whole process, and each span only looks its own up.
     """
 
-    __slots__ = ("below", "derived", "keys", "namespaces", "numbered", "present")
+    __slots__ = ("_derived", "_numbered", "_present", "_under", "keys", "namespaces")
 
     def __init__(self, keys: tuple[str, ...]) -> None:
         self.keys = frozenset(keys)
@@ -137,37 +124,49 @@ class KeyLayout:
             else:
                 bucket.append(key)
         self.namespaces = {head: tuple(bucket) for head, bucket in grouped.items()}
-        self.below: dict[str, tuple[tuple[str, str], ...]] = {}
-        """:meth:`SpanAttrs.under` answers, by prefix."""
-        self.numbered: dict[str, tuple[tuple[int, str, str, str], ...]] = {}
-        """:meth:`SpanAttrs.numbered` answers, by prefix."""
-        self.derived: dict[Callable[[KeyLayout], Any], Any] = {}
-        """:meth:`derive` answers, by the function that works them out."""
-        self.present: dict[tuple[str, ...], tuple[str, ...]] = {}
-        """:meth:`among` answers: rules look for a dozen keys in precedence order; a span has one or none."""
+        # Answers worked out on first use. Every question comes from a constant in the code (a prefix, a
+        # list of keys, a function), so each of these stays small.
+        self._under: dict[str, tuple[tuple[str, str], ...]] = {}
+        self._numbered: dict[str, tuple[tuple[int, str, str, str], ...]] = {}
+        self._present: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self._derived: dict[Callable[[KeyLayout], Any], Any] = {}
 
     def derive(self, make: Callable[[KeyLayout], T]) -> T:
         """``make(self)``, worked out once: what a rule decides from the keys alone."""
-        found = self.derived.get(make)
+        found = self._derived.get(make)
         if found is None:
-            found = self.derived[make] = make(self)
+            found = self._derived[make] = make(self)
         return cast("T", found)
 
     def among(self, keys: tuple[str, ...]) -> tuple[str, ...]:
-        """Those of ``keys`` the layout has, in the order given."""
-        found = self.present.get(keys)
+        """Those of ``keys`` the layout has, in the order given (rules ask for a dozen; a span has one or none)."""
+        found = self._present.get(keys)
         if found is None:
             names = self.keys
-            found = self.present[keys] = tuple(key for key in keys if key in names)
+            found = self._present[keys] = tuple(key for key in keys if key in names)
         return found
 
-    def find_under(self, prefix: str) -> tuple[tuple[str, str], ...]:
-        keys = self.namespaces.get(prefix.split(".", 1)[0])
-        if not keys:
-            return ()
-        start = prefix + "."
-        cut = len(start)
-        return tuple((key[cut:], key) for key in keys if key.startswith(start))
+    def under(self, prefix: str) -> tuple[tuple[str, str], ...]:
+        """See :meth:`SpanAttrs.under`."""
+        found = self._under.get(prefix)
+        if found is None:
+            keys = self.namespaces.get(prefix.split(".", 1)[0], ())
+            start = prefix + "."
+            cut = len(start)
+            found = self._under[prefix] = tuple((key[cut:], key) for key in keys if key.startswith(start))
+        return found
+
+    def numbered(self, prefix: str) -> tuple[tuple[int, str, str, str], ...]:
+        """See :meth:`SpanAttrs.numbered`."""
+        found = self._numbered.get(prefix)
+        if found is None:
+            entries = []
+            for rest, key in self.under(prefix):
+                index, _, field = rest.partition(".")
+                if index.isdigit():
+                    entries.append((int(index) if index.isdecimal() else -1, field, rest, key))
+            found = self._numbered[prefix] = tuple(entries)
+        return found
 
 
 _LAYOUTS: dict[tuple[str, ...], KeyLayout] = {}
