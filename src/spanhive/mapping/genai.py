@@ -32,9 +32,9 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
         _messages_from_attributes(attrs, draft)
         _request(attrs, draft)
         _response(attrs, draft)
-        _tool(attrs, draft)
-        _retrieval(attrs, draft)
-        _evaluation(attrs, draft)
+        for prefix, rule in _OPTIONAL:
+            if attrs.under(prefix):
+                rule(attrs, draft)
     if draft.events:
         _span_events(draft)
 
@@ -132,6 +132,10 @@ def record_evaluation(draft: Draft, values: dict[str, Any]) -> bool:
 
 
 # --- span events: evaluation results, and the deprecated message events --------------------------------
+
+
+_OPTIONAL = (("gen_ai.tool", _tool), ("gen_ai.retrieval", _retrieval), ("gen_ai.evaluation", _evaluation))
+"""Rules that read only keys under their prefix, skipped for a span that has none."""
 
 
 def _span_events(draft: Draft) -> None:

@@ -16,6 +16,7 @@ from spanhive.mapping._values import json_leaf, string_list, unflatten
 
 NAMESPACES = ("llm", "input", "output", "retrieval", "reranker", "embedding", "tool", "metadata", "tag")
 FEEDBACK_PREFIXES = ("annotations", "evaluations")
+SESSION_FEEDBACK_PREFIXES = tuple("session." + prefix for prefix in FEEDBACK_PREFIXES)
 HEADS = frozenset({*NAMESPACES, *FEEDBACK_PREFIXES, "session"})
 """First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
 _HUMAN = "HUMAN"
@@ -43,8 +44,8 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
         if prefix in ns:
             _feedback(attrs, prefix, draft.event)  # type: ignore[arg-type]
     if "session" in ns:
-        for prefix in FEEDBACK_PREFIXES:
-            _feedback(attrs, "session." + prefix, draft.session)
+        for prefix in SESSION_FEEDBACK_PREFIXES:
+            _feedback(attrs, prefix, draft.session)
 
 
 def indexed(attrs: SpanAttrs, prefix: str) -> Optional[list[Any]]:
@@ -148,7 +149,8 @@ def _llm(attrs: SpanAttrs, draft: Draft) -> None:
                 "tools",
                 [json_leaf((t.get("tool") or {}).get("json_schema")) for t in tools if isinstance(t, dict)],
             )
-    _template(attrs, draft)
+    if attrs.under("llm.prompt_template"):
+        _template(attrs, draft)
 
 
 def _absorb_copies(attrs: SpanAttrs, prefix: str, messages: Any) -> None:
