@@ -327,14 +327,12 @@ def _part(
     fragments: Optional[dict[int, tuple[Any, bytes]]] = None,
     dumps: Callable[[Any], bytes] = to_json,
 ) -> Part:
-    sid = session.properties["session_id"]
-    roots = tuple(entry.event_id for entry in session.entries if entry.parent_id == sid)
     return Part(
         events,
         session.properties,
         project=session.project,
         start_end_ms=(session.start_ms, session.end_ms),
-        roots=roots,
+        roots=tuple(root.event_id for root in session.roots or ()),
         fragments=fragments,
         dumps=dumps,
     )
@@ -408,11 +406,6 @@ def session_event(props: SessionProperties, project: str, start: int, end: int, 
         "metrics": props["metrics"],
         "user_properties": props["user_properties"],
     }
-
-
-def event_count(body: dict[str, Any]) -> int:
-    """Span events in a body (the session records that travel as events are not counted)."""
-    return sum(1 for event in body.get("events") or () if event.get("event_type") != "session")
 
 
 def shrink_to_fit(body: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any], bytes, int]:

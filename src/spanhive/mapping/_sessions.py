@@ -72,6 +72,7 @@ class Session(Generic[B]):
         self.entries: list[Entry[B]] = []
         self.name: Optional[str] = None
         self.roots: Optional[list[_Root]] = None
+        """Its top events (no parent), in the order they were added."""
         self.stated: Optional[dict[str, Any]] = None
         self.users: Optional[dict[str, Any]] = None
         self.start_ms: int = event["start_time"]

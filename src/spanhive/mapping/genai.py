@@ -131,11 +131,11 @@ def record_evaluation(draft: Draft, values: dict[str, Any]) -> bool:
     return True
 
 
-# --- span events: evaluation results, and the deprecated message events --------------------------------
-
-
 _OPTIONAL = (("gen_ai.tool", _tool), ("gen_ai.retrieval", _retrieval), ("gen_ai.evaluation", _evaluation))
 """Rules that read only keys under their prefix, skipped for a span that has none."""
+
+
+# --- span events: evaluation results, and the deprecated message events --------------------------------
 
 
 def _span_events(draft: Draft) -> None:

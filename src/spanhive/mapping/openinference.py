@@ -169,11 +169,11 @@ def _absorb_copies(attrs: SpanAttrs, prefix: str, messages: Any) -> None:
         if isinstance(message, dict) and message.get(field[8:]) == data[key]:
             attrs.used.add(key)
             matched = True
-    if matched and draft_is_llm(attrs):
+    if matched and _is_llm(attrs):
         _absorb_raw_io(attrs, "input.value" if prefix == "llm.input_messages" else "output.value")
 
 
-def draft_is_llm(attrs: SpanAttrs) -> bool:
+def _is_llm(attrs: SpanAttrs) -> bool:
     return attrs.data.get("openinference.span.kind") == "LLM"
 
 
