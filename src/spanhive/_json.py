@@ -62,11 +62,19 @@ def dumps(value: Any) -> bytes:
         return text.encode("utf-8", "replace")
 
 
+_COMPACT_BELOW = 64 * 1024
+"""orjson hands over the buffer it wrote into, a page or more whatever the length of the text, so every small
+result kept alive holds (and faults in) pages of its own. A batch keeps hundreds until its body is joined:
+copied to their length they share pages: 5x cheaper than the faults, measured (``benchmarks/README.md``).
+Above this size a copy costs more than the slack it saves."""
+
+
 def _orjson_dumps(value: Any) -> bytes:
     try:
-        return _orjson.dumps(value)
+        encoded = _orjson.dumps(value)
     except TypeError:  # JSONEncodeError: a big integer, a surrogate, an unknown type
         return dumps(value)
+    return encoded if len(encoded) >= _COMPACT_BELOW else memoryview(encoded).tobytes()
 
 
 dumps_plain: Callable[[Any], bytes] = dumps if _orjson is None else _orjson_dumps
