@@ -35,7 +35,7 @@ import spanhive
 from benchmarks.mapping import mapping_us_per_span
 from benchmarks.sink import Sink, ceiling
 from benchmarks.workloads import WORKLOADS
-from spanhive import _json
+from spanhive import _build, _json
 
 BATCH = 512
 EXPORTERS = ("spanhive-gzip", "spanhive-plain", "otlp-gzip", "otlp-plain")
@@ -125,10 +125,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "machine": platform.machine(),
         "spanhive": spanhive.__version__,
         "json": _json.BACKEND,
+        "build": _build.NAME,
         "workloads": {},
     }
     generate: dict[str, Callable[[int], Sequence[ReadableSpan]]] = {n: g for n, (g, _) in WORKLOADS.items()}
-    print(f"spanhive's JSON encoder: {_json.BACKEND}")
+    print(f"spanhive's JSON encoder: {_json.BACKEND}; build: {_build.NAME}")
     with Sink() as sink:
         for name in args.workloads.split(","):
             spans = generate[name](WORKLOADS[name][1])

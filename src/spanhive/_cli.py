@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import requests
 
-from spanhive import _config, _json
+from spanhive import _build, _config, _json
 from spanhive._config import Settings
 from spanhive._delivery import Delivery, HttpSink, StoreSink
 from spanhive._retry import Retrier
@@ -259,6 +259,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
         f"Project    {settings.project or '(from service.name)'}    Source  {settings.source or '(from the resource)'}"
     )
     print(f"Deadline   {settings.timeout_s:g} s    Compression  {settings.compression}    JSON  {_json.BACKEND}")
+    print(f"Build      {_build.NAME}")
     if settings.disabled:
         print(f"Status     disabled ({settings.disabled_reason})")
     reachable = _check(settings)
