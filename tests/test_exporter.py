@@ -6,6 +6,7 @@ import gzip
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 import requests
@@ -170,6 +171,33 @@ def test_callers_can_bring_their_own_requests_session(recorded: Recorded, captur
     exporter = spanhive.SessionExporter(endpoint=capture.url, api_key="k", http_session=session)
     exporter.export(trace_spans(recorded))
     assert capture.requests[0].headers["x-from-session"] == "yes"
+
+
+def test_a_netrc_entry_for_the_host_never_replaces_the_api_key(
+    recorded: Recorded, capture: CaptureServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``requests`` puts ``~/.netrc`` credentials over an explicit ``Authorization`` header."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password elsewhere\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert requests.utils.get_netrc_auth(capture.url) == ("someone", "elsewhere")  # requests does read it
+    exporter = spanhive.SessionExporter(endpoint=capture.url, api_key="secret-key")
+    assert exporter.export(trace_spans(recorded)) is SpanExportResult.SUCCESS
+    assert capture.requests[0].headers["authorization"] == "Bearer secret-key"
+
+
+def test_the_environment_proxy_is_used(
+    recorded: Recorded, capture: CaptureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment is read once per session, and what it says about proxies still holds."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", capture.url)  # the capture server stands in for the proxy
+    exporter = spanhive.SessionExporter(endpoint="http://collector.example.invalid", api_key="k", timeout_s=5)
+    assert exporter.export(trace_spans(recorded)) is SpanExportResult.SUCCESS
+    (request,) = capture.requests
+    assert request.path == "http://collector.example.invalid/events/batch"  # the absolute form sent to a proxy
 
 
 def test_disabled_exporter_sends_nothing(

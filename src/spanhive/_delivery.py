@@ -71,6 +71,22 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+def _own_session(url: str) -> requests.Session:
+    """A session of spanhive's own, which reads the environment's proxy and CA-bundle settings for ``url`` once,
+    as ``requests`` would on every request, and then no more.
+
+    Per request, that reading and a look for ``~/.netrc`` were about a seventh of a request's CPU; and a netrc
+    entry for the host would have replaced the API key, since ``requests`` puts netrc credentials over an
+    explicit ``Authorization`` header.
+    """
+    session = requests.Session()
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    session.proxies.update(settings["proxies"])
+    session.verify = settings["verify"]
+    session.trust_env = False
+    return session
+
+
 class HttpSink:
     """``POST {endpoint}/events/batch`` over keep-alive ``requests`` sessions (one per thread and process)."""
 
@@ -78,9 +94,10 @@ class HttpSink:
         self,
         settings: Settings,
         retrier: Retrier,
-        session_factory: Callable[[], requests.Session] = requests.Session,
+        session_factory: Optional[Callable[[], requests.Session]] = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``session_factory``: the caller's own sessions, used as they are; by default, :func:`_own_session`."""
         self.url = settings.endpoint + BATCH_PATH
         self.encoding = "gzip" if settings.compression == "gzip" else "identity"
         headers = {"Content-Type": "application/json", "User-Agent": f"spanhive/{__version__}"}
@@ -92,7 +109,7 @@ class HttpSink:
         self.headers = headers
         self.retrier = retrier
         self.clock = clock
-        self._session_factory = session_factory
+        self._session_factory = session_factory or (lambda: _own_session(self.url))
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()

@@ -131,7 +131,7 @@ class SessionExporter(SpanExporter):
             sink = StoreSink(settings)
         else:
             session = self._http_session
-            factory = (lambda: session) if session is not None else requests.Session
+            factory = (lambda: session) if session is not None else None
             sink = HttpSink(settings, Retrier(stop=self._stop), factory)
         spool = Spool(settings.spool_dir, settings.spool_max_bytes, self.stats) if settings.spool_dir else None
         delivery = Delivery(sink, spool, self.stats, settings.max_request_bytes)
