@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 
 from benchmarks.workloads import WORKLOADS
-from spanhive.mapping import Defaults, group_sessions, map_span
+from spanhive._pipeline.assemble import whole_sessions
+from spanhive.mapping import Defaults, map_span
 
 BATCH = 512
 
@@ -26,7 +27,7 @@ def mapping_us_per_span(spans: Sequence[ReadableSpan], repeat: int) -> list[floa
     for _ in range(repeat):
         started = time.process_time()
         for i in range(0, len(spans), BATCH):
-            group_sessions([map_span(span, defaults) for span in spans[i : i + BATCH]], defaults)
+            whole_sessions([map_span(span, defaults) for span in spans[i : i + BATCH]], defaults)
         samples.append(1e6 * (time.process_time() - started) / len(spans))
     return samples
 

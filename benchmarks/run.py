@@ -150,11 +150,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 def _typical_body() -> bytes:
     import gzip  # noqa: PLC0415 - only here
 
-    from spanhive._encode import encode  # noqa: PLC0415 - only here
-    from spanhive.mapping import Defaults, map_span  # noqa: PLC0415 - only here
+    from spanhive._pipeline import prepare  # noqa: PLC0415 - only here
+    from spanhive.mapping import Defaults  # noqa: PLC0415 - only here
 
     spans = WORKLOADS["agent"][0](30)[:BATCH]
-    return gzip.compress(encode((map_span(s, Defaults()) for s in spans), Defaults()).body.payload)
+    (body,) = prepare(spans, Defaults(), 64 * 1024 * 1024).bodies
+    return gzip.compress(body.payload)
 
 
 def _print(name: str, outcome: dict[str, Any]) -> None:

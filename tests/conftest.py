@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from spanhive._exporter import live_exporters
+from spanhive import _registry
 from spanhive._log import limited
 from tests.capture import CaptureServer
 
@@ -32,7 +32,7 @@ def hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def no_exporter_outlives_its_test() -> Iterator[None]:
     """Shut down every exporter a test left running, so no spool drainer sends into a later test's server."""
     yield
-    for exporter in live_exporters():
+    for exporter in _registry.live():
         exporter.shutdown(timeout_millis=2000)
 
 

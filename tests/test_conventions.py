@@ -15,8 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status, StatusCode
 
 from spanhive import _ids
+from spanhive._pipeline.assemble import SessionGroup, whole_sessions
 from spanhive._records import Event
-from spanhive.mapping import Defaults, SessionGroup, group_sessions, map_span
+from spanhive.mapping import Defaults, map_span
 
 Recorded = tuple[TracerProvider, InMemorySpanExporter]
 
@@ -46,7 +47,7 @@ def group(
         if status is not None:
             span.set_status(status)
     pairs = [map_span(s, Defaults()) for s in memory.get_finished_spans()]
-    (only,) = group_sessions(pairs, Defaults())
+    (only,) = whole_sessions(pairs, Defaults())
     return only
 
 

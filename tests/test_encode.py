@@ -1,9 +1,9 @@
-"""The exporter's encoder against the plain records it stands for.
+"""The pipeline's streamed encoding against the whole records it stands for.
 
-The encoder maps, groups and encodes record by record, splicing pieces of JSON together; the reference is
-the straightforward path: whole records grouped by ``group_sessions``, redacted, put in a body and encoded in
-one go. Both must decode to the same body, for random spans too, and every split of a body must carry the
-same events, each part within the size limit.
+The streamed path maps, assembles, redacts and encodes record by record, splicing pieces of JSON together;
+the reference is the straightforward one: whole records grouped by ``whole_sessions``, redacted, put in a
+body by this file's own :func:`batch_body` and encoded in one go. Both must decode to the same body, for
+random spans too, and every split of a body must carry the same events, each part within the size limit.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from spanhive import _json, _privacy
-from spanhive._encode import Body, batch_body, encode, to_json
-from spanhive.mapping import Defaults, group_sessions, map_span, map_span_safely
+from spanhive import _json
+from spanhive._pipeline import prepare, privacy
+from spanhive._pipeline.assemble import SessionGroup, extent, session_event, whole_sessions
+from spanhive._pipeline.encode import to_json
+from spanhive._pipeline.pack import Body, split
+from spanhive.mapping import Defaults, map_span, map_span_safely
 from tests.test_mapping_properties import attribute_maps, sdk  # noqa: F401 - ``sdk`` is a fixture
 
 DEFAULTS = Defaults(max_value_chars=64)
@@ -36,17 +39,34 @@ def json_backend(request: pytest.FixtureRequest) -> Iterator[str]:
     _json.use(previous)
 
 
+def batch_body(groups: list[SessionGroup]) -> dict[str, Any]:
+    """The request body for grouped records, as records (the wire format of docs/delivery.md, written out plainly)."""
+    if len(groups) == 1:
+        group = groups[0]
+        return {"events": group.events, "is_single_session": True, "session_properties": group.properties}
+    events: list[Any] = []
+    for group in groups:
+        (start, end), roots = extent(group.events, group.properties["session_id"])
+        events.append(session_event(group.properties, group.project, start, end, roots))
+        events.extend(group.events)
+    return {"events": events, "is_single_session": False}
+
+
 def reference(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
-    groups = group_sessions([map_span_safely(span, DEFAULTS) for span in spans], DEFAULTS)
+    groups = whole_sessions([map_span_safely(span, DEFAULTS) for span in spans], DEFAULTS)
     for group in groups:
         for record in [*group.events, group.properties]:
-            _privacy.redact_record(record)  # type: ignore[arg-type]
+            privacy.redact_record(record)  # type: ignore[arg-type]
     decoded: dict[str, Any] = json.loads(to_json(batch_body(groups)))
     return decoded
 
 
+NO_LIMIT = 1 << 40
+
+
 def encoded(spans: Sequence[ReadableSpan]) -> Body:
-    return encode((map_span_safely(span, DEFAULTS) for span in spans), DEFAULTS).body
+    (body,) = prepare(spans, DEFAULTS, NO_LIMIT).bodies
+    return body
 
 
 def by_id(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -106,14 +126,14 @@ def test_random_batches_encode_as_the_records_do_and_split_without_loss(
     body = encoded(spans)
     expected = reference(spans)
     assert json.loads(body.payload) == expected
-    parts = body.split(limit)
+    parts = split(body, limit)
     if parts is None:
         assert body.events == 1
         return
     events: list[dict[str, Any]] = []
     for part in parts:
         decoded = json.loads(part.payload)
-        assert len(part.payload) <= limit or part.events == 1 or part.split(limit) is not None
+        assert len(part.payload) <= limit or part.events == 1 or split(part, limit) is not None
         events.extend(e for e in decoded["events"] if e["event_type"] != "session" or e["event_id"] != e["session_id"])
     wanted = [e for e in expected["events"] if e["event_type"] != "session" or e["event_id"] != e["session_id"]]
     assert by_id(events) == by_id(wanted)
@@ -123,11 +143,12 @@ def test_random_batches_encode_as_the_records_do_and_split_without_loss(
 def test_spans_of_no_convention_are_redacted_too(sdk: tuple[TracerProvider, InMemorySpanExporter]) -> None:  # noqa: F811
     secrets = {"http.request.header.authorization": ("Bearer sk-9",), "db.user": "app", "oauth.client_secret": "s3"}
     spans = make_spans(*sdk, [[secrets, {"url.path": "/x"}]])
-    result = encode((map_span_safely(span, DEFAULTS) for span in spans), DEFAULTS)
-    assert b"sk-9" not in result.body.payload
-    assert b"s3" not in result.body.payload
+    result = prepare(spans, DEFAULTS, NO_LIMIT)
+    (packed,) = result.bodies
+    assert b"sk-9" not in packed.payload
+    assert b"s3" not in packed.payload
     assert result.redacted == 2
-    body = json.loads(result.body.payload)
+    body = json.loads(packed.payload)
     assert body == reference(spans)
     assert body["events"][1]["metadata"]["db.user"] == "app"
 
@@ -158,7 +179,7 @@ def test_values_the_encoders_write_differently_come_out_the_same(
     spans = make_spans(
         *sdk, [[attributes] for attributes in odd] + [[{"tiny": 1e-05, "huge": 1e16, "name": "naïve ☃"}]]
     )
-    assert [map_span(span, DEFAULTS)[1].plain for span in spans] == [False, True, True, True, True, True]  # type: ignore[index]
+    assert [map_span(span, DEFAULTS)[1].primitive for span in spans] == [False, True, True, True, True, True]  # type: ignore[index]
     body = json.loads(encoded(spans).payload)
     assert body == reference(spans)
     metadata = {key: value for event in body["events"] for key, value in event["metadata"].items()}
@@ -182,8 +203,8 @@ def test_without_the_extra_the_standard_library_encodes_everything() -> None:
 import sys
 sys.modules["orjson"] = None  # what an install without the fast extra looks like to an import
 from spanhive import _json
-assert _json.BACKEND == "json" and _json.dumps_plain is _json.dumps
-print(_json.dumps_plain({"a": [1, 2.5, "\\u00fc"], "n": float("nan")}).decode())
+assert _json.BACKEND == "json" and _json.dumps_primitive is _json.dumps
+print(_json.dumps_primitive({"a": [1, 2.5, "\\u00fc"], "n": float("nan")}).decode())
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr

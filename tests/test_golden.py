@@ -24,7 +24,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from spanhive.mapping import Defaults, group_sessions, map_span
+from spanhive._pipeline.assemble import whole_sessions
+from spanhive.mapping import Defaults, map_span
 from tests.fake_llm import FakeOpenAI
 
 # Third-party instrumentations' own deprecation warnings are theirs to fix, not failures of ours.
@@ -152,7 +153,7 @@ def test_golden(instrumented: tuple[str, InMemorySpanExporter], scenario: str) -
         spans = memory.get_finished_spans()
         assert spans, f"{library} emitted no span"
         defaults = Defaults()
-        groups = group_sessions([map_span(span, defaults) for span in spans], defaults)
+        groups = whole_sessions([map_span(span, defaults) for span in spans], defaults)
         events = _stable([event for group in groups for event in group.events], api.base_url)
     path = GOLDEN / f"{library}-{scenario}.json"
     if UPDATE:

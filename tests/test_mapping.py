@@ -12,8 +12,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from spanhive import _ids
-from spanhive._encode import to_json
-from spanhive.mapping import Defaults, _attrs, group_sessions, map_span, map_span_safely
+from spanhive._pipeline.assemble import whole_sessions
+from spanhive._pipeline.encode import to_json
+from spanhive.mapping import Defaults, _attrs, map_span, map_span_safely
 from spanhive.mapping._values import unflatten
 
 Recorded = tuple[TracerProvider, InMemorySpanExporter]
@@ -102,7 +103,7 @@ def test_parent_and_child_ids_link_up(recorded: Recorded) -> None:
             pass
         with tracer.start_as_current_span("b"):
             pass
-    groups = group_sessions([map_span(s, DEFAULTS) for s in memory.get_finished_spans()], DEFAULTS)
+    groups = whole_sessions([map_span(s, DEFAULTS) for s in memory.get_finished_spans()], DEFAULTS)
     (group,) = groups
     by_name = {e["event_name"]: e for e in group.events}
     root, a, b = by_name["root"], by_name["a"], by_name["b"]
@@ -243,7 +244,7 @@ def test_sessions_group_across_traces_with_root_inputs_and_outputs(recorded: Rec
         }
         with tracer.start_as_current_span(f"turn{turn}", attributes=attrs, start_time=1_000_000_000 * (turn + 1)):
             pass
-    (group,) = group_sessions([map_span(s, DEFAULTS) for s in memory.get_finished_spans()], DEFAULTS)
+    (group,) = whole_sessions([map_span(s, DEFAULTS) for s in memory.get_finished_spans()], DEFAULTS)
     props = group.properties
     assert props["session_name"] == "support chat"
     assert props["inputs"] == {"question": "q1"}
@@ -260,7 +261,7 @@ def test_configured_session_name_is_the_default_name(recorded: Recorded) -> None
     provider, memory = recorded
     with provider.get_tracer("t").start_as_current_span("root"):
         pass
-    (group,) = group_sessions(
+    (group,) = whole_sessions(
         [map_span(s, DEFAULTS) for s in memory.get_finished_spans()], Defaults(session_name="nightly")
     )
     assert group.properties["session_name"] == "nightly"

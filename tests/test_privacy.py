@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import spanhive
-from spanhive._privacy import is_sensitive
+from spanhive._pipeline.privacy import is_sensitive
 from tests.capture import CaptureServer
 from tests.conftest import make_provider
 

@@ -20,7 +20,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
 
 import spanhive
-from spanhive._configure import _processors
+from spanhive._internals import span_processors
 from spanhive._session import SessionSpanProcessor, _local_roots
 from spanhive.store import Store
 from tests.capture import CaptureServer
@@ -180,8 +180,8 @@ def test_configure_twice_adds_one_exporter(capture: CaptureServer) -> None:
     first = spanhive.configure(tracer_provider=own, batch=False, endpoint=capture.url, api_key="k")
     second = spanhive.configure(tracer_provider=own, batch=False, endpoint=capture.url, api_key="k")
     assert first is second is own
-    assert sum(isinstance(p, SessionSpanProcessor) for p in _processors(own)) == 1
-    assert len(_processors(own)) == 2
+    assert sum(isinstance(p, SessionSpanProcessor) for p in span_processors(own)) == 1
+    assert len(span_processors(own)) == 2
     with own.get_tracer("t").start_as_current_span("once"):
         pass
     own.shutdown()

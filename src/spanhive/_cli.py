@@ -15,7 +15,11 @@ import requests
 
 from spanhive import _build, _config, _json
 from spanhive._config import Settings
-from spanhive._delivery import Delivery, HttpSink, StoreSink
+from spanhive._pipeline.deliver import Delivery
+from spanhive._pipeline.drain import replay
+from spanhive._pipeline.sinks import Sink
+from spanhive._pipeline.sinks.http import HttpSink
+from spanhive._pipeline.sinks.store import StoreSink
 from spanhive._retry import Retrier
 from spanhive._spool import Spool
 from spanhive._stats import Stats
@@ -216,14 +220,14 @@ def _replay(spool: Spool, settings: Settings, timeout_s: float) -> int:
         return EXIT_USAGE
     spool.recover()
     total = spool.status()
-    sink = StoreSink(settings) if settings.store_path is not None else HttpSink(settings, Retrier())
-    delivery = Delivery(sink, spool, spool.stats, settings.max_request_bytes)
+    sink: Sink = StoreSink(settings) if settings.store_path is not None else HttpSink(settings)
+    delivery = Delivery(sink, spool, spool.stats, Retrier())
     started = time.monotonic()
     sent = failed = 0
     print(f"Replaying {total.files} requests ({total.events} events) to {settings.endpoint}")
     try:
         while (claim := spool.claim()) is not None:
-            if delivery.replay(claim, time.monotonic() + timeout_s):
+            if replay(delivery, claim, time.monotonic() + timeout_s):
                 sent += 1
             else:
                 failed += 1

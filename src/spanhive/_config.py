@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 from opentelemetry.util.re import parse_env_headers
 
 from spanhive import environment_variables as ev
-from spanhive._privacy import Mask
+from spanhive._records import DEFAULT_MAX_VALUE_CHARS, Mask
 from spanhive.exceptions import ConfigError
 
 _logger = logging.getLogger(__name__)
@@ -30,7 +30,6 @@ _logger = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://api.honeyhive.ai"
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024  # bytes
-DEFAULT_MAX_VALUE_CHARS = 1024 * 1024  # characters of one string value
 DEFAULT_MAX_REQUEST_BYTES = 5 * 1024 * 1024  # bytes of JSON per request, before compression
 LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 COMPRESSIONS = frozenset({"gzip", "none"})

@@ -8,11 +8,12 @@ from typing import Any, Optional
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.sampling import Sampler
 
 from spanhive._exporter import SessionExporter
+from spanhive._internals import processor_exporter, span_processors
 from spanhive._session import SessionSpanProcessor
 from spanhive.exceptions import ConfigError
 
@@ -74,21 +75,9 @@ def _mark(provider: Any) -> None:
         setattr(provider, _MARK, True)
 
 
-def _processors(provider: Any) -> list[SpanProcessor]:
-    """The processors on an SDK provider (read from its multi-processor; empty for anything else)."""
-    active = getattr(provider, "_active_span_processor", None)
-    return list(getattr(active, "_span_processors", ()) or ())
-
-
 def _has_session_processor(provider: Any) -> bool:
-    return any(isinstance(p, SessionSpanProcessor) for p in _processors(provider))
+    return any(isinstance(p, SessionSpanProcessor) for p in span_processors(provider))
 
 
 def _has_session_exporter(provider: Any) -> bool:
-    for processor in _processors(provider):
-        exporter = getattr(processor, "span_exporter", None) or getattr(
-            getattr(processor, "_batch_processor", None), "_exporter", None
-        )
-        if isinstance(exporter, SessionExporter):
-            return True
-    return False
+    return any(isinstance(processor_exporter(p), SessionExporter) for p in span_processors(provider))

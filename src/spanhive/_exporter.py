@@ -1,4 +1,5 @@
-"""``SessionExporter``: maps, groups, encodes and hands over to delivery; each of those lives in its own module."""
+"""``SessionExporter``: runs each batch through the export pipeline (:mod:`spanhive._pipeline`), and owns the
+exporter's lifecycle: construction from settings, fork, flush and shutdown."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import os
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
@@ -16,25 +16,23 @@ import requests
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from spanhive import _config, _signals
-from spanhive._delivery import Delivery, Drainer, HttpSink, Sink, StoreSink
-from spanhive._encode import encode
+from spanhive import _config, _registry, _signals
 from spanhive._log import limited, logger
-from spanhive._privacy import Mask
+from spanhive._pipeline import prepare
+from spanhive._pipeline.deliver import Delivery
+from spanhive._pipeline.drain import Drainer, replay, send_bodies
+from spanhive._pipeline.map import Defaults
+from spanhive._pipeline.sinks import Sink
+from spanhive._pipeline.sinks.http import HttpSink
+from spanhive._pipeline.sinks.store import StoreSink
+from spanhive._records import Mask
 from spanhive._retry import Retrier
 from spanhive._spool import Spool
 from spanhive._stats import Stats
 from spanhive.exceptions import ConfigError
-from spanhive.mapping import Defaults, map_span_safely
 
 _announced_store = False
 _announce_lock = threading.Lock()
-_live: weakref.WeakSet[SessionExporter] = weakref.WeakSet()
-"""Every exporter in this process: ``spanhive.flush()`` and the fork hook reach them through this."""
-
-
-def live_exporters() -> list[SessionExporter]:
-    return list(_live)
 
 
 def _resolve_safely(**arguments: Any) -> _config.Settings:
@@ -118,7 +116,7 @@ class SessionExporter(SpanExporter):
             logger.info("spanhive: exporter is a no-op (%s)", settings.disabled_reason)
             return
         self._delivery, self.spool, self._drainer = self._build()
-        _live.add(self)
+        _registry.register(self)
         if settings.flush_on_sigterm:
             _signals.install_sigterm_flush(settings.timeout_s)
         if self._drainer is not None and _has_entries(self._drainer.spool):
@@ -131,13 +129,12 @@ class SessionExporter(SpanExporter):
             sink = StoreSink(settings)
         else:
             session = self._http_session
-            factory = (lambda: session) if session is not None else None
-            sink = HttpSink(settings, Retrier(stop=self._stop), factory)
+            sink = HttpSink(settings, (lambda: session) if session is not None else None)
         spool = Spool(settings.spool_dir, settings.spool_max_bytes, self.stats) if settings.spool_dir else None
-        delivery = Delivery(sink, spool, self.stats, settings.max_request_bytes)
+        delivery = Delivery(sink, spool, self.stats, Retrier(stop=self._stop))
         return delivery, spool, Drainer(delivery, spool, settings.timeout_s) if spool is not None else None
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
         """In a forked child: fresh locks, stop flag, connections and drainer; the parent's claims stay its own."""
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -146,26 +143,32 @@ class SessionExporter(SpanExporter):
             self._delivery, self.spool, self._drainer = self._build()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Map, group and deliver ``spans`` within the export deadline; what fails is spooled. Never raises."""
+        """Run ``spans`` through the pipeline within the export deadline; what fails is spooled. Never raises."""
         if self._pid != os.getpid():  # a fork the at-fork hook did not see (uWSGI, some Celery pools)
-            self._after_fork()
+            self.after_fork()
         delivery = self._delivery
         if delivery is None or not spans:
             return SpanExportResult.SUCCESS
         try:
             deadline = time.monotonic() + self.settings.timeout_s
-            defaults = self._defaults
-            encoded = encode((map_span_safely(span, defaults) for span in spans), defaults, self.settings.mask)
-            self._count_truncated(encoded.truncated)
-            self.stats.add("redacted", encoded.redacted)
-            body = encoded.body
-            if not body.parts:
+            settings = self.settings
+            prepared = prepare(
+                spans,
+                self._defaults,
+                settings.max_request_bytes,
+                mask=settings.mask,
+                whole_records=delivery.sink.takes_records,
+            )
+            self._count_truncated(prepared.truncated)
+            self.stats.add("redacted", prepared.redacted)
+            if not prepared.bodies:
                 return SpanExportResult.SUCCESS
             self._announce()
             if self._is_shutdown:  # a batch processor still flushing after we stopped: keep it, send nothing
-                delivery.keep(body, "exporter shut down")
+                for body in prepared.bodies:
+                    delivery.keep(body, "exporter shut down")
                 return SpanExportResult.FAILURE
-            delivered = delivery.send(body, deadline)
+            delivered = send_bodies(delivery, prepared.bodies, deadline)
         except Exception:  # noqa: BLE001 - the exporter must never raise into the SDK or the app
             logger.exception("spanhive: unexpected error while exporting %d spans", len(spans))
             return SpanExportResult.FAILURE
@@ -215,7 +218,7 @@ class SessionExporter(SpanExporter):
                     return True
                 time.sleep(0.02)  # a drainer is sending one right now: its outcome decides
                 continue
-            if not delivery.replay(claim, min(deadline, time.monotonic() + self.settings.timeout_s)):
+            if not replay(delivery, claim, min(deadline, time.monotonic() + self.settings.timeout_s)):
                 return False
         return _nothing_waiting(spool)
 
@@ -235,7 +238,7 @@ class SessionExporter(SpanExporter):
             self._delivery.close()
         if self.spool is not None and self.spool.usable:
             _write_stats(self.spool, self.stats)
-        _live.discard(self)
+        _registry.unregister(self)
 
 
 def _nothing_waiting(spool: Spool) -> bool:
@@ -273,12 +276,3 @@ def _configure_logging(level: Optional[int]) -> None:
         _LOG_HANDLER = logging.StreamHandler(sys.stderr)
         _LOG_HANDLER.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         logger.addHandler(_LOG_HANDLER)
-
-
-def _reinit_after_fork() -> None:
-    for exporter in live_exporters():
-        exporter._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reinit_after_fork)

@@ -6,7 +6,7 @@ import time
 
 from opentelemetry import trace
 
-from spanhive._exporter import live_exporters
+from spanhive import _registry
 
 
 def flush(timeout_s: float = 30.0) -> bool:
@@ -17,7 +17,7 @@ def flush(timeout_s: float = 30.0) -> bool:
     before a serverless function returns.
     """
     deadline = time.monotonic() + timeout_s
-    exporters = live_exporters()
+    exporters = _registry.live()
     dropped_before = sum(exporter.stats.get("dropped") for exporter in exporters)
     ok = True
     force_flush = getattr(trace.get_tracer_provider(), "force_flush", None)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import json
 import math
-from json import encoder as _encoder
 from typing import Any, Callable
+
+from spanhive._internals import json_text_encoder
 
 try:
     import orjson as _orjson
@@ -23,20 +24,7 @@ except ImportError:  # the optional extra is not installed
     _orjson = None  # type: ignore[assignment]
 
 
-def _standard_text() -> Callable[[Any], str]:
-    """Compact JSON text, non-ASCII kept as is, unknown objects as ``str``, NaN refused (``ValueError``).
-
-    The C encoder is built once and kept (``json.dumps`` builds one per call), without the circular-reference
-    bookkeeping: records are trees made from span attributes and parsed JSON.
-    """
-    make = getattr(_encoder, "c_make_encoder", None)
-    if make is None:  # an interpreter without the C accelerator
-        return json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str).encode
-    chunks = make(None, str, _encoder.encode_basestring, None, ":", ",", False, False, False)
-    return lambda value: "".join(chunks(value, 0))
-
-
-_text = _standard_text()
+_text = json_text_encoder()
 
 
 def _finite(value: Any) -> Any:
@@ -77,19 +65,19 @@ def _orjson_dumps(value: Any) -> bytes:
     return encoded if len(encoded) >= _COMPACT_BELOW else memoryview(encoded).tobytes()
 
 
-dumps_plain: Callable[[Any], bytes] = dumps if _orjson is None else _orjson_dumps
-""":func:`dumps` for values of JSON primitives only, with finite floats: the fastest encoder installed."""
+dumps_primitive: Callable[[Any], bytes] = dumps if _orjson is None else _orjson_dumps
+""":func:`dumps` for values made of JSON primitives only, with finite floats: the fastest encoder installed."""
 BACKEND = "json" if _orjson is None else "orjson"
 
 
 def use(backend: str) -> str:
-    """Switch :func:`dumps_plain` to ``"orjson"`` or ``"json"`` (the standard library); returns the previous
+    """Switch :func:`dumps_primitive` to ``"orjson"`` or ``"json"`` (the standard library); returns the previous
     one. For comparing the two; the default is the fastest installed."""
-    global dumps_plain, BACKEND
+    global dumps_primitive, BACKEND
     if backend not in ("json", "orjson") or (backend == "orjson" and _orjson is None):
         raise ValueError(f"JSON backend {backend!r} is not available")
     previous = BACKEND
-    dumps_plain, BACKEND = (_orjson_dumps if backend == "orjson" else dumps), backend
+    dumps_primitive, BACKEND = (_orjson_dumps if backend == "orjson" else dumps), backend
     return previous
 
 

@@ -6,16 +6,24 @@ the embedded store and server, which share only these shapes with the exporter s
 
 from __future__ import annotations
 
-from typing import Any, Optional, TypedDict
+from typing import Any, Callable, Optional, TypedDict
 
 EVENT_TYPES = frozenset({"model", "chain", "tool", "session"})
 
 DICT_FIELDS = ("config", "inputs", "outputs", "metadata", "feedback", "metrics", "user_properties")
-"""Record fields that are always present as (possibly empty) objects."""
+"""The seven fields both records have, always present as (possibly empty) objects: HoneyHive's attribute
+buckets (``honeyhive_<field>.*``), the ``spanhive.session.<field>`` enrichment family and the store's JSON
+columns are all named after them."""
+
+DEFAULT_MAX_VALUE_CHARS = 1024 * 1024
+"""Characters of one string value in a record before it is cut, with a marker (``max_value_chars``)."""
+
+Mask = Callable[[dict[str, Any]], Optional[dict[str, Any]]]
+"""A user's ``mask(record)``: returns the record to send, or ``None`` after editing it in place."""
 
 
 class Event(TypedDict):
-    """An event record (DESIGN §2): times in epoch milliseconds, ``duration`` in milliseconds."""
+    """An event record (``docs/architecture.md``, Records): times in epoch milliseconds, ``duration`` in ms."""
 
     project: str
     source: str
@@ -39,7 +47,7 @@ class Event(TypedDict):
 
 
 class SessionProperties(TypedDict):
-    """The session record (DESIGN §2); all eleven fields are always present."""
+    """The session record (``docs/architecture.md``, Records); all eleven fields are always present."""
 
     session_name: Optional[str]
     source: str
@@ -54,4 +62,7 @@ class SessionProperties(TypedDict):
     metadata: dict[str, Any]
 
 
+EVENT_FIELDS = tuple(Event.__annotations__)
+"""An event record's nineteen fields, in the order they are written."""
 SESSION_FIELDS = tuple(SessionProperties.__annotations__)
+"""A SessionProperties record's eleven fields, in the order they are written."""

@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 from typing import Callable, Optional
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+"""The server or a proxy is overloaded or restarting: the same request may succeed later."""
 
 
 class Verdict(enum.Enum):
@@ -34,6 +35,16 @@ class Attempt:
     """``(stored, rejected)`` when the server reported a partial success."""
     stale_connection: bool = False
     """The connection broke before any answer, as a reused keep-alive socket does: worth one immediate retry."""
+
+
+def for_status(status: int, detail: str = "", retry_after: Optional[str] = None) -> Attempt:
+    """What an HTTP answer means for the request that got it: success, worth retrying (after ``Retry-After``
+    when the server says so), or permanent."""
+    if 200 <= status < 300:
+        return Attempt(Verdict.SUCCESS, status=status)
+    if status in RETRYABLE_STATUSES:
+        return Attempt(Verdict.RETRY, detail, parse_retry_after(retry_after), status)
+    return Attempt(Verdict.PERMANENT, detail, status=status)
 
 
 @dataclass(frozen=True)

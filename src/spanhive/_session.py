@@ -22,9 +22,10 @@ from typing import Any, Optional
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from spanhive._internals import baggage_entries, stamp_attributes
 
 _logger = logging.getLogger(__name__)
 
@@ -32,9 +33,6 @@ BAGGAGE_SESSION_ID = "spanhive.session_id"
 BAGGAGE_SESSION_NAME = "spanhive.session_name"
 BAGGAGE_USER_PROPERTIES = "spanhive.user_properties"
 SESSION_PREFIX = "spanhive.session."
-SESSION_FIELDS = ("inputs", "outputs", "config", "metadata", "metrics", "feedback", "user_properties")
-"""Session-level fields ``enrich_session`` can set, each stored as ``spanhive.session.<field>`` (JSON)."""
-SPAN_BUCKETS = SESSION_FIELDS  # the same seven record fields, for the span (``honeyhive_<field>.*``)
 
 _pending: contextvars.ContextVar[Optional[_Pending]] = contextvars.ContextVar("spanhive_session_pending", default=None)
 _local_roots: OrderedDict[int, tuple[int, Span]] = OrderedDict()
@@ -121,7 +119,7 @@ class SessionSpanProcessor(SpanProcessor):
         """The last baggage seen and its stamp: every span of a session sees the same baggage object."""
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
-        entries = _baggage_of(parent_context)
+        entries = baggage_entries(parent_context)
         if not entries:
             return  # outside any session (and any baggage): one lookup, nothing written
         last = self._last
@@ -136,7 +134,7 @@ class SessionSpanProcessor(SpanProcessor):
         if pending is not None and not pending.done:
             pending.done = True
             stamp = {**stamp, **pending.attributes}
-        _stamp_onto(span, stamp)
+        stamp_attributes(span, stamp)
         parent = span.parent
         if parent is None or parent.is_remote:  # a trace's top span here: enrich_session writes to it
             if len(_local_roots) >= _MAX_LOCAL_ROOTS:  # spans that never end must not pile up
@@ -179,45 +177,6 @@ class SessionSpanProcessor(SpanProcessor):
         return True
 
 
-def _baggage_of(parent_context: Optional[Context]) -> Mapping[str, object]:
-    """The baggage in ``parent_context`` (else the current context), read without the read-only copy the public
-    ``baggage.get_all`` wraps it in, when the API's layout is the one known here."""
-    if _BAGGAGE_KEY is None:
-        return baggage.get_all(parent_context)
-    context = parent_context if parent_context is not None else otel_context.get_current()
-    value = context.get(_BAGGAGE_KEY)
-    return value if isinstance(value, dict) else {}
-
-
-def _attributes_layout_known() -> bool:
-    """Whether the SDK's ``BoundedAttributes`` has the fields :func:`_stamp_onto` reads (checked once)."""
-    probe = BoundedAttributes(maxlen=None, immutable=False, max_value_len=None)
-    return all(hasattr(probe, name) for name in ("_dict", "_immutable", "maxlen", "max_value_len"))
-
-
-_BAGGAGE_KEY: Optional[str] = getattr(baggage, "_BAGGAGE_KEY", None)
-_FAST_STAMP = _attributes_layout_known()
-
-
-def _stamp_onto(span: Span, stamp: dict[str, Any]) -> None:
-    """``span.set_attributes(stamp)``, minus the SDK's per-value cleaning, which costs most of this processor's
-    time on the application thread. Only taken when it changes nothing: the values are plain strings we built,
-    the span's attribute container is the SDK's, mutable, without a value-length limit and with room left;
-    otherwise the public call does it. No lock: a span in ``on_start`` is not yet visible to any other thread."""
-    attributes = getattr(span, "_attributes", None)
-    if (
-        _FAST_STAMP
-        and isinstance(attributes, BoundedAttributes)
-        and attributes.__class__ is BoundedAttributes
-        and attributes._immutable is False
-        and attributes.max_value_len is None
-        and (attributes.maxlen is None or len(attributes._dict) + len(stamp) <= attributes.maxlen)
-    ):
-        attributes._dict.update(stamp)
-    else:
-        span.set_attributes(stamp)
-
-
 # --- enrichment -----------------------------------------------------------------------------------------
 
 
@@ -239,6 +198,25 @@ def flatten(prefix: str, value: Any) -> dict[str, Any]:
         else:
             out[key] = _json(item)
     return out
+
+
+def _fields(
+    *,
+    inputs: Optional[Mapping[str, Any]],
+    outputs: Optional[Mapping[str, Any]],
+    config: Optional[Mapping[str, Any]],
+    metadata: Optional[Mapping[str, Any]],
+    metrics: Optional[Mapping[str, Any]],
+    feedback: Optional[Mapping[str, Any]],
+    user_properties: Optional[Mapping[str, Any]],
+) -> dict[str, Mapping[str, Any]]:
+    """The record fields an enrichment call was given (non-empty), by name: the seven dict fields of
+    :data:`spanhive._records.DICT_FIELDS`."""
+    given: dict[str, Optional[Mapping[str, Any]]] = {
+        "inputs": inputs, "outputs": outputs, "config": config, "metadata": metadata, "metrics": metrics,
+        "feedback": feedback, "user_properties": user_properties,
+    }  # fmt: skip
+    return {field: values for field, values in given.items() if values}
 
 
 def _current_span(what: str) -> Optional[trace.Span]:
@@ -271,10 +249,17 @@ def enrich_span(
     if span is None:
         return
     attributes: dict[str, Any] = {}
-    buckets = zip(SPAN_BUCKETS, (inputs, outputs, config, metadata, metrics, feedback, user_properties))
-    for bucket, values in buckets:
-        if values:
-            attributes.update(flatten("honeyhive_" + bucket, dict(values)))
+    given = _fields(
+        inputs=inputs,
+        outputs=outputs,
+        config=config,
+        metadata=metadata,
+        metrics=metrics,
+        feedback=feedback,
+        user_properties=user_properties,
+    )
+    for bucket, values in given.items():
+        attributes.update(flatten("honeyhive_" + bucket, dict(values)))
     for key, value in (
         ("honeyhive_error", error),
         ("honeyhive_event_type", event_type),
@@ -310,10 +295,16 @@ def enrich_session(
         span = root[1]
     current: Mapping[str, Any] = getattr(span, "attributes", None) or {}
     attributes: dict[str, Any] = {}
-    fields = zip(SESSION_FIELDS, (inputs, outputs, config, metadata, metrics, feedback, user_properties))
-    for field, values in fields:
-        if not values:
-            continue
+    given = _fields(
+        inputs=inputs,
+        outputs=outputs,
+        config=config,
+        metadata=metadata,
+        metrics=metrics,
+        feedback=feedback,
+        user_properties=user_properties,
+    )
+    for field, values in given.items():
         key = SESSION_PREFIX + field
         merged: dict[str, Any] = {}
         try:

@@ -13,6 +13,8 @@ import threading
 from types import FrameType
 from typing import Any, Optional
 
+from spanhive._flush import flush
+
 _installed = False
 _lock = threading.Lock()
 
@@ -26,8 +28,6 @@ def install_sigterm_flush(timeout_s: float) -> bool:
         previous = signal.getsignal(signal.SIGTERM)
 
         def on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
-            from spanhive._flush import flush  # noqa: PLC0415 - the exporter imports this module: a cycle
-
             flush(timeout_s)
             _chain(previous, signum, frame)
 

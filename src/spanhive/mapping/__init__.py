@@ -1,6 +1,5 @@
-"""Span → record mapping: pure functions, one module per span convention."""
+"""Span → event record mapping: pure functions, one module per span convention (the pipeline's first stage)."""
 
-from spanhive.mapping._sessions import SessionGroup, group_sessions
-from spanhive.mapping._span import Defaults, SessionHint, map_span, map_span_safely
+from spanhive.mapping._span import Defaults, Mapped, SpanFacts, map_span, map_span_safely
 
-__all__ = ["Defaults", "SessionGroup", "SessionHint", "group_sessions", "map_span", "map_span_safely"]
+__all__ = ["Defaults", "Mapped", "SpanFacts", "map_span", "map_span_safely"]

@@ -8,7 +8,6 @@ the same record in any process, on any retry.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
@@ -17,9 +16,10 @@ from typing import Any, Callable, NamedTuple, Optional
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from spanhive import _ids, _privacy
+from spanhive import _ids
+from spanhive._internals import span_attributes, span_events, span_links
 from spanhive._log import limited
-from spanhive._records import Event
+from spanhive._records import DEFAULT_MAX_VALUE_CHARS, Event
 from spanhive.mapping import (
     _types,
     _usage,
@@ -72,7 +72,7 @@ USER_ID_KEYS = (
 
 _MODULES = (enrichment, honeyhive, _usage, genai, openinference, openllmetry, langfuse, langsmith, logfire, generic)
 CONVENTIONS = tuple(module.apply for module in _MODULES)
-"""Convention modules in precedence order (DESIGN §4); each fills only what is still empty."""
+"""Convention modules in precedence order (``docs/conventions.md``); each fills only what is still empty."""
 
 RESOURCE_METADATA_KEYS = (
     "service.name",
@@ -96,7 +96,6 @@ CONVENTION_HEADS = frozenset(
     }
 )  # fmt: skip
 """First segments of every attribute a rule reads; a span with none of them takes the short path."""
-DEFAULT_MAX_VALUE_CHARS = 1024 * 1024  # characters of one string value before it is truncated
 
 
 @dataclass(frozen=True)
@@ -109,10 +108,10 @@ class Defaults:
     max_value_chars: int = DEFAULT_MAX_VALUE_CHARS
 
 
-class SessionHint(NamedTuple):
-    """What one span tells about its session beyond the event itself."""
+class SpanFacts(NamedTuple):
+    """What mapping learnt about a span beyond its event record, for the stages after it."""
 
-    name: Optional[str]
+    session_name: Optional[str]
     """A session name the span states explicitly."""
     root: bool
     """The span is the top span of its trace."""
@@ -120,25 +119,27 @@ class SessionHint(NamedTuple):
     """``event_type`` came from the span; otherwise it is settled once the batch's tree is known."""
     start_ns: int
     """Exact start, to order siblings that start within the same millisecond."""
-    fields: Optional[dict[str, Any]] = None
+    session_fields: Optional[dict[str, Any]] = None
     """Session-level values the span states (``inputs``, ``outputs``, ``metrics``, ``feedback``…)."""
     truncated: int = 0
     """How many string values were cut to the size limit."""
-    redacted: Optional[int] = None
-    """How many sensitive values mapping already replaced; ``None``: the record is still to be redacted."""
-    plain: bool = False
+    primitive: bool = False
     """Every value in the record is a JSON primitive with finite floats (see :mod:`spanhive._json`)."""
 
 
-def map_span(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SessionHint]]:
-    """The span's event and session hint; ``None`` for a span that only duplicates another (Logfire pending)."""
+Mapped = tuple[Event, SpanFacts]
+"""One span, mapped: its event record and the facts the later stages need."""
+
+
+def map_span(span: ReadableSpan, defaults: Defaults) -> Optional[Mapped]:
+    """The span's event and facts; ``None`` for a span that only duplicates another (Logfire pending)."""
     result = map_span_traced(span, defaults)
     return None if result is None else (result[0], result[1])
 
 
-def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SessionHint, SpanAttrs]]:
+def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SpanFacts, SpanAttrs]]:
     """:func:`map_span`, also returning the attribute view, whose ``used`` set says which keys a rule consumed."""
-    data = plain_attributes(span)
+    data = span_attributes(span)
     if logfire.is_pending(data):
         return None
     ctx = span.context
@@ -146,7 +147,7 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
     span_id = ctx.span_id if ctx is not None else 0
     attrs = SpanAttrs(data)
     facts = _resource_facts(span.resource)
-    events = _sequence(span, "_events", "events")
+    events = span_events(span)
     system: dict[str, Any] = {"trace_id": format(trace_id, "032x"), "span_id": format(span_id, "016x")}
     # Spans that carry no attribute any convention reads (most web and database spans) skip every rule: one
     # pass over their attributes makes the metadata.
@@ -194,26 +195,25 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
     }
     session_name: Optional[str] = None
     draft_session: Optional[dict[str, Any]] = None
-    redacted: Optional[int] = None
     if survey is None:
         session_name, draft_session = _apply_conventions(span, event, event_type, events, attrs, facts, probes, system)
-        long, plain = _scan(data.values(), limit)
-        if plain and events:
-            plain = all(_scan((e.attributes or {}).values(), limit)[1] for e in events)
-    else:  # attributes of no convention, no span events: metadata is the attributes, redacted on the way
+        long, primitive = _scan(data.values(), limit)
+        if primitive and events:
+            primitive = all(_scan((e.attributes or {}).values(), limit)[1] for e in events)
+    else:  # attributes of no convention, no span events: metadata is the attributes
         status = span.status
         if status.status_code is StatusCode.ERROR:
             event["error"] = status.description or "error"
         _describe_span(span, (), facts, system, _NOTHING_USED)
-        event["metadata"], redacted, long, plain = survey
+        event["metadata"], long, primitive = survey
         event["metadata"].update(system)
 
     truncated = truncate_long_strings(event, limit) if long else 0
-    hint = SessionHint(
-        session_name, parent is None, event_type is not None, start, draft_session, truncated, redacted,
-        plain and facts.plain,
+    span_facts = SpanFacts(
+        session_name, parent is None, event_type is not None, start, draft_session, truncated,
+        primitive and facts.primitive,
     )  # fmt: skip
-    return event, hint, attrs
+    return event, span_facts, attrs
 
 
 class _Probes(NamedTuple):
@@ -249,11 +249,11 @@ def _applicable(layout: KeyLayout) -> tuple[Callable[[SpanAttrs, Draft], None], 
 
 
 def _scan(values: Iterable[Any], limit: int) -> tuple[bool, bool]:
-    """Whether any string is longer than ``limit``, and whether every value is plain: a JSON primitive (or an
-    OTel sequence of them) with every float finite. Parsed JSON is always plain, so a span whose attributes
-    are plain maps to a record that any JSON encoder writes the same way."""
+    """Whether any string is longer than ``limit``, and whether every value is a JSON primitive (or an OTel
+    sequence of them) with every float finite. Parsed JSON is always primitive, so a span whose attributes
+    all are maps to a record that any JSON encoder writes the same way."""
     long = False
-    plain = True
+    primitive = True
     for value in values:
         cls = value.__class__
         if cls is str:
@@ -261,13 +261,13 @@ def _scan(values: Iterable[Any], limit: int) -> tuple[bool, bool]:
                 long = True
         elif cls is float:
             if value - value:  # NaN or an infinity
-                plain = False
-        elif cls is not int and cls is not bool and not (cls is tuple and _plain_items(value)):
-            plain = False
-    return long, plain
+                primitive = False
+        elif cls is not int and cls is not bool and not (cls is tuple and _primitive_items(value)):
+            primitive = False
+    return long, primitive
 
 
-def _plain_items(values: tuple[Any, ...]) -> bool:
+def _primitive_items(values: tuple[Any, ...]) -> bool:
     for value in values:
         cls = value.__class__
         if cls is float:
@@ -306,39 +306,32 @@ def _apply_conventions(  # noqa: PLR0917 - the state one mapping shares, passed 
     return session_name, draft.session or None
 
 
-def _survey(data: Mapping[str, Any], limit: int) -> Optional[tuple[dict[str, Any], int, bool, bool]]:
+def _survey(data: Mapping[str, Any], limit: int) -> Optional[tuple[dict[str, Any], bool, bool]]:
     """For a span whose attributes no convention reads, in one pass: its metadata (the attributes, OTel
-    sequences as lists, sensitive values redacted as :func:`~spanhive._privacy.redact` would), how many were
-    redacted, and :func:`_scan`'s answers. ``None`` as soon as a key belongs to a convention."""
-    kinds = _KEY_KINDS
+    sequences as lists) and :func:`_scan`'s answers. ``None`` as soon as a key belongs to a convention."""
+    conventional = _CONVENTIONAL_KEYS
     metadata: dict[str, Any] = {}
-    redacted = 0
     long = False
-    plain = True
+    primitive = True
     for key, value in data.items():
-        kind = kinds.get(key)
-        if kind is None:
-            kind = _key_kind(key)
-        if kind:
-            if kind == _CONVENTIONAL:
-                return None
-            if value is not None and value != _privacy.REDACTED:
-                metadata[key] = _privacy.REDACTED
-                redacted += 1
-                continue
+        known = conventional.get(key)
+        if known is None:
+            known = _is_conventional(key)
+        if known:
+            return None
         cls = value.__class__
         if cls is str:
             long = long or len(value) > limit
         elif cls is tuple:
-            plain = plain and _plain_items(value)
+            primitive = primitive and _primitive_items(value)
             metadata[key] = list(value)
             continue
         elif cls is float:
-            plain = plain and not value - value
+            primitive = primitive and not value - value
         elif cls is not int and cls is not bool:
-            plain = False
+            primitive = False
         metadata[key] = value
-    return metadata, redacted, long, plain
+    return metadata, long, primitive
 
 
 def new_event(
@@ -377,50 +370,23 @@ def new_event(
     }
 
 
-def plain_attributes(span: ReadableSpan) -> Mapping[str, Any]:
-    """The span's attributes as a plain dict, read without copying.
-
-    The SDK's public ``attributes`` wraps a ``BoundedAttributes`` (a ``MutableMapping`` whose every lookup
-    runs Python code) in a proxy; its inner dict answers the dozens of lookups a mapping makes at C speed.
-    Any other span object goes through the public accessor.
-    """
-    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
-    if isinstance(inner, dict):
-        return inner
-    attributes = span.attributes
-    return attributes if isinstance(attributes, dict) else dict(attributes or {})
-
-
-def _sequence(span: ReadableSpan, private: str, public: str) -> Sequence[Any]:
-    """``span.events`` / ``span.links`` without the tuple copy the SDK makes on every access."""
-    inner = getattr(getattr(span, private, None), "_dq", None)
-    return inner if isinstance(inner, deque) else getattr(span, public) or ()
-
-
-_CONVENTIONAL = 1
-_SENSITIVE = 2
-_KEY_KINDS: dict[str, int] = {}
+_CONVENTIONAL_KEYS: dict[str, bool] = {}
 _KEY_CACHE_SIZE = 8192  # distinct attribute keys remembered; the cache is cleared past it
 
 
-def _key_kind(key: str) -> int:
-    """Whether a key belongs to a convention's namespace (``_CONVENTIONAL``), else whether it names a secret
-    (``_SENSITIVE``), else 0; answered once per distinct key."""
-    if len(_KEY_KINDS) >= _KEY_CACHE_SIZE:
-        _KEY_KINDS.clear()
-    if key.partition(".")[0] in CONVENTION_HEADS:
-        kind = _CONVENTIONAL
-    else:
-        kind = _SENSITIVE if _privacy.is_sensitive(key) else 0
-    _KEY_KINDS[key] = kind
-    return kind
+def _is_conventional(key: str) -> bool:
+    """Whether a key belongs to a convention's namespace; answered once per distinct key."""
+    if len(_CONVENTIONAL_KEYS) >= _KEY_CACHE_SIZE:
+        _CONVENTIONAL_KEYS.clear()
+    known = _CONVENTIONAL_KEYS[key] = key.partition(".")[0] in CONVENTION_HEADS
+    return known
 
 
 class _ResourceFacts(NamedTuple):
     project: str
     source: str
     metadata: dict[str, Any]
-    plain: bool
+    primitive: bool
 
 
 _RESOURCE_FACTS: dict[int, tuple[Any, _ResourceFacts]] = {}
@@ -488,13 +454,13 @@ def _describe_span(
     system.update(facts.metadata)
     if events:
         kept = [
-            {"name": e.name, "time": e.timestamp // 1_000_000, "attributes": _plain(e.attributes)}
+            {"name": e.name, "time": e.timestamp // 1_000_000, "attributes": _listed(e.attributes)}
             for i, e in enumerate(events)
             if e.name != "exception" and i not in consumed_events
         ]
         if kept:
             system["events"] = kept
-    links = _sequence(span, "_links", "links")
+    links = span_links(span)
     if links:
         system["links"] = [
             {"trace_id": format(link.context.trace_id, "032x"), "span_id": format(link.context.span_id, "016x")}
@@ -512,7 +478,8 @@ def _describe_span(
         )
 
 
-def _plain(attributes: Any) -> dict[str, Any]:
+def _listed(attributes: Any) -> dict[str, Any]:
+    """Span event attributes with OTel sequences as lists."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in (attributes or {}).items()}
 
 
@@ -533,7 +500,7 @@ def _merge_metadata(leftovers: dict[str, Any], explicit: dict[str, Any], system:
     return leftovers
 
 
-def map_span_safely(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SessionHint]]:
+def map_span_safely(span: ReadableSpan, defaults: Defaults) -> Optional[Mapped]:
     """:func:`map_span`, or, if the span defeats it, a minimal record that still keeps every attribute."""
     try:
         return map_span(span, defaults)
@@ -564,4 +531,4 @@ def map_span_safely(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
             "attributes": {str(k): repr(v) for k, v in dict(span.attributes or {}).items()},
         }
         truncated = truncate_long_strings(event, defaults.max_value_chars)
-        return event, SessionHint(None, parent is None, False, start, None, truncated)
+        return event, SpanFacts(None, parent is None, False, start, None, truncated)

@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any, Callable, Optional
 from urllib.parse import parse_qs, urlsplit
 
+from spanhive._records import DICT_FIELDS
 from spanhive._version import __version__
 from spanhive.server import _schema, _viewer
 from spanhive.store import Store
@@ -338,7 +339,7 @@ def _complete(event: Mapping[str, Any], session_id: Optional[str]) -> dict[str, 
     out.setdefault("event_name", "unknown")
     out.setdefault("source", "unknown")
     out.setdefault("project", "default")
-    for field in ("config", "inputs", "outputs", "metadata", "feedback", "metrics", "user_properties"):
+    for field in DICT_FIELDS:
         if not isinstance(out.get(field), dict):
             out[field] = {}
     return out

@@ -14,7 +14,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -206,8 +206,21 @@ class Store:
             for sid, project in {(e.get("session_id"), e.get("project")) for e in spans}
             if sid and sid not in named
         )
-        event_rows = [self._event_row(e) for e in spans]
+        self._write_rows(rows, [self._event_row(e) for e in spans])
+        return [str(e.get("event_id")) for e in spans]
 
+    def ingest_records(self, sessions: Iterable[tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]]) -> None:
+        """Store whole records, as the exporter hands them: each session's properties with its events, in one
+        transaction (what :meth:`ingest_batch` does for a body, without its JSON)."""
+        now = time.time()
+        rows: list[tuple[Any, ...]] = []
+        event_rows: list[tuple[Any, ...]] = []
+        for props, events in sessions:
+            rows.append(self._session_row(props, next((e.get("project") for e in events), None), now))
+            event_rows.extend(self._event_row(e) for e in events)
+        self._write_rows(rows, event_rows)
+
+    def _write_rows(self, rows: list[tuple[Any, ...]], event_rows: list[tuple[Any, ...]]) -> None:
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -219,7 +232,6 @@ class Store:
                 raise
 
         self._write(write)
-        return [str(e.get("event_id")) for e in spans]
 
     def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``work`` on the writer thread and wait for it; exceptions come back to the caller."""

@@ -1,42 +1,42 @@
-"""Group a batch's events by session and build each session's SessionProperties record.
+"""Stage 2, assemble: a batch's events grouped by session, linked into trees, with each session's record.
 
 The batch is the only context: parent/child links, the default ``chain``/``tool`` type, and the session's
 root are taken from the spans exported together. What a later batch adds is merged by the receiver (the
 store merges properties; the API does the same), so nothing here needs memory across calls.
 
-:class:`Sessions` takes events one at a time and keeps only what grouping needs, plus whatever ``body`` the
-caller hands it per event: the event itself (:func:`group_sessions`), or its encoded JSON, so that the
-exporter can let each record go as soon as it is encoded.
+:class:`Assembly` takes events one at a time and keeps only what grouping needs (an :class:`Entry` per
+event), so that the stages after it can let each record go as soon as they are done with it; or, for a
+``mask`` and for the embedded store, which want whole records, :func:`whole_sessions` groups the records
+themselves.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any, Generic, NamedTuple, Optional, TypeVar
+from typing import Any, NamedTuple, Optional
 
 from spanhive._records import SESSION_FIELDS, Event, SessionProperties
-from spanhive.mapping._span import Defaults, SessionHint
+from spanhive.mapping import Defaults, Mapped, SpanFacts
 
-B = TypeVar("B")
 _START_AND_ID = itemgetter(0, 1)  # roots in order: by start, then by event id
 
 
-class Entry(Generic[B]):
-    """What grouping keeps of one event: its links, its type once settled, and the caller's ``body``."""
+class Entry:
+    """What grouping keeps of one event: its links, and its type once settled."""
 
-    __slots__ = ("body", "children", "event_id", "event_type", "parent_id", "start_ns")
+    __slots__ = ("children", "event_id", "event_type", "parent_id", "start_ns")
 
-    def __init__(self, event: Event, hint: SessionHint, body: B) -> None:
+    def __init__(self, event: Event, facts: SpanFacts) -> None:
         self.event_id: str = event["event_id"]
         self.parent_id: Optional[str] = event["parent_id"]
-        self.start_ns = hint.start_ns
-        self.event_type: Optional[str] = event["event_type"] if hint.typed else ("chain" if hint.root else None)
+        self.start_ns = facts.start_ns
+        self.event_type: Optional[str] = event["event_type"] if facts.typed else ("chain" if facts.root else None)
         """``None`` until settled: ``chain`` if the event turns out to have children, else ``tool``."""
         self.children: Optional[list[str]] = None
         """Event ids of its children, ``None`` for none (most spans are leaves)."""
-        self.body = body
 
 
 class _Root(NamedTuple):
@@ -51,7 +51,7 @@ class _Root(NamedTuple):
     external_session_id: Any
 
 
-class Session(Generic[B]):
+class Session:
     """One session's share of a batch: its entries and what its spans say about it.
 
     What most sessions never need (stated fields, users, several roots) is made only when a span brings it:
@@ -68,8 +68,8 @@ class Session(Generic[B]):
         self.session_id: str = event["session_id"]
         self.source: str = event["source"]
         self.properties: SessionProperties
-        """The session's record, made by :meth:`Sessions.finish`."""
-        self.entries: list[Entry[B]] = []
+        """The session's record, made by :meth:`Assembly.finish`."""
+        self.entries: list[Entry] = []
         self.name: Optional[str] = None
         self.roots: Optional[list[_Root]] = None
         """Its top events (no parent), in the order they were added."""
@@ -79,15 +79,15 @@ class Session(Generic[B]):
         self.end_ms: int = event["end_time"]
 
 
-class Sessions(Generic[B]):
+class Assembly:
     """Events in, sessions out: :meth:`add` each event of a batch, then :meth:`finish` once."""
 
     def __init__(self, defaults: Defaults) -> None:
         self.defaults = defaults
-        self.sessions: dict[str, Session[B]] = {}
-        self._by_id: dict[str, Entry[B]] = {}
+        self.sessions: dict[str, Session] = {}
+        self._by_id: dict[str, Entry] = {}
 
-    def add(self, event: Event, hint: SessionHint, body: B) -> Entry[B]:
+    def add(self, event: Event, facts: SpanFacts) -> Entry:
         """Record one event (of a root: the fields the session takes from it)."""
         sid = event["session_id"]
         session = self.sessions.get(sid)
@@ -96,7 +96,7 @@ class Sessions(Generic[B]):
         else:
             session.start_ms = min(session.start_ms, event["start_time"])
             session.end_ms = max(session.end_ms, event["end_time"])
-        entry = Entry(event, hint, body)
+        entry = Entry(event, facts)
         session.entries.append(entry)
         self._by_id[entry.event_id] = entry
         users = event["user_properties"]
@@ -106,23 +106,23 @@ class Sessions(Generic[B]):
                 merged = session.users = {}
             for key, value in users.items():
                 merged.setdefault(key, value)
-        if hint.name and session.name is None:
-            session.name = hint.name
-        if hint.root:
+        if facts.session_name and session.name is None:
+            session.name = facts.session_name
+        if facts.root:
             external = event["metadata"].get("external_session_id")
             root = _Root(
-                hint.start_ns, entry.event_id, event["inputs"], event["outputs"], event["error"], event["event_name"],
+                facts.start_ns, entry.event_id, event["inputs"], event["outputs"], event["error"], event["event_name"],
                 external,
             )  # fmt: skip
             if session.roots is None:
                 session.roots = [root]
             else:
                 session.roots.append(root)
-        if hint.fields:
+        if facts.session_fields:
             stated = session.stated
             if stated is None:
                 stated = session.stated = {}
-            for name, value in hint.fields.items():
+            for name, value in facts.session_fields.items():
                 if isinstance(value, dict) and isinstance(stated.get(name), dict):
                     for key, item in value.items():
                         stated[name].setdefault(key, item)
@@ -130,7 +130,7 @@ class Sessions(Generic[B]):
                     stated.setdefault(name, value)
         return entry
 
-    def finish(self) -> list[Session[B]]:
+    def finish(self) -> list[Session]:
         """Link parents and children, settle default types, and complete each session's properties.
 
         A session's ``inputs`` and ``outputs`` are its root event's own objects (not copies) unless a span
@@ -168,34 +168,73 @@ class Sessions(Generic[B]):
 
 @dataclass
 class SessionGroup:
-    """One session's events from one batch, with the properties the batch reveals about it."""
+    """One session's whole records from one batch: its events and the properties the batch reveals."""
 
     properties: SessionProperties
     events: list[Event] = field(default_factory=list)
 
     @property
     def project(self) -> str:
-        return self.events[0]["project"]
+        return self.events[0]["project"] if self.events else ""
 
 
-def group_sessions(mapped: Iterable[Optional[tuple[Event, SessionHint]]], defaults: Defaults) -> list[SessionGroup]:
+def whole_sessions(mapped: Iterable[Optional[Mapped]], defaults: Defaults) -> list[SessionGroup]:
     """Whole records, grouped: each event gets its ``children_ids`` and settled type, each session its own
-    copies of the root's inputs and outputs (so a ``mask`` may edit either record alone)."""
-    sessions: Sessions[Event] = Sessions(defaults)
-    for pair in mapped:
-        if pair is not None:
-            sessions.add(pair[0], pair[1], pair[0])
+    copies of the root's inputs and outputs (so a ``mask`` may edit either record alone). ``None`` (a span
+    mapping skipped) is passed over."""
+    assembly = Assembly(defaults)
+    pairs = [(pair[0], assembly.add(*pair)) for pair in mapped if pair is not None]
+    sessions = assembly.finish()
+    for event, entry in pairs:
+        event["children_ids"] = entry.children or []
+        event["event_type"] = entry.event_type or "tool"
+    by_session: dict[str, list[Event]] = {session.session_id: [] for session in sessions}
+    for event, _ in pairs:
+        by_session[event["session_id"]].append(event)
     groups = []
-    for session in sessions.finish():
-        for entry in session.entries:
-            entry.body["children_ids"] = entry.children or []
-            entry.body["event_type"] = entry.event_type or "tool"
+    for session in sessions:
         props = session.properties
         for name in ("inputs", "outputs"):
             if isinstance(props[name], dict):
                 props[name] = dict(props[name])
-        groups.append(SessionGroup(props, [entry.body for entry in session.entries]))
+        groups.append(SessionGroup(props, by_session[session.session_id]))
     return groups
+
+
+def session_event(props: SessionProperties, project: str, start: int, end: int, roots: tuple[str, ...]) -> Event:
+    """A session's properties as the ``session`` event that carries them in a request coalescing several
+    sessions (how the HoneyHive data model stores sessions: ``event_id`` is the session id)."""
+    sid = props["session_id"]
+    return {
+        "project": project,
+        "source": props["source"],
+        "event_name": props["session_name"] or "Session",
+        "event_type": "session",
+        "event_id": sid,
+        "session_id": sid,
+        "parent_id": None,
+        "children_ids": list(roots),
+        "config": props["config"],
+        "inputs": props["inputs"],
+        "outputs": props["outputs"],
+        "error": props["error"],
+        "start_time": start,
+        "end_time": end,
+        "duration": float(end - start),
+        "metadata": props["metadata"],
+        "feedback": props["feedback"],
+        "metrics": props["metrics"],
+        "user_properties": props["user_properties"],
+    }
+
+
+def extent(events: list[Event], session_id: Any) -> tuple[tuple[int, int], tuple[str, ...]]:
+    """First start, last end (epoch ms) and top events of a session's whole records, which a ``mask`` may
+    have edited (a missing or non-numeric time is skipped)."""
+    starts, ends = ([e.get(key) for e in events] for key in ("start_time", "end_time"))
+    first = min((int(t) for t in starts if isinstance(t, (int, float)) and math.isfinite(t)), default=0)
+    last = max((int(t) for t in ends if isinstance(t, (int, float)) and math.isfinite(t)), default=0)
+    return (first, last), tuple(e.get("event_id") for e in events if e.get("parent_id") == session_id)
 
 
 def _state(props: SessionProperties, field: str, value: Any) -> None:

@@ -1,4 +1,5 @@
-"""Secrets never leave the process: sensitive keys are redacted, then the user's ``mask`` rewrites records.
+"""Stage 3, privacy: secrets never leave the process. Sensitive keys are redacted in every record, then the
+user's ``mask`` rewrites whole records.
 
 Redaction works on keys (``authorization``, ``api_key``, ``password``, ``secret``, ``*_token``…) in every
 dict field, at any depth, and on flat dotted metadata keys by their last segment. ``prompt_tokens`` and
@@ -9,13 +10,12 @@ costs a dict lookup per key.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Optional
+from typing import Any
 
 from spanhive._log import limited
-from spanhive._records import DICT_FIELDS
+from spanhive._records import DICT_FIELDS, Mask
 
 REDACTED = "[REDACTED]"
-Mask = Callable[[dict[str, Any]], Optional[dict[str, Any]]]
 
 _EXACT = frozenset(
     {
@@ -25,7 +25,6 @@ _EXACT = frozenset(
     }
 )  # fmt: skip
 _SUFFIXES = ("_password", "_secret", "_api_key", "_apikey", "_token", "_private_key", "_credentials")
-_CONTENT_FIELDS = ("inputs", "outputs", "config", "metadata", "feedback", "metrics", "user_properties")
 
 
 _SENSITIVE: dict[str, bool] = {}
@@ -69,6 +68,7 @@ def redact(value: Any) -> int:
 
 
 def redact_record(record: dict[str, Any]) -> int:
+    """:func:`redact` over a record's dict fields (an event's or a session's); returns how many."""
     count = 0
     for field in DICT_FIELDS:
         value = record.get(field)
@@ -87,7 +87,7 @@ def apply_mask(mask: Mask, record: dict[str, Any]) -> dict[str, Any]:
         result = mask(record)
     except Exception as exc:  # noqa: BLE001 - a user's mask must not break export, nor leak what it hides
         limited.log(logging.WARNING, "mask", "spanhive: the mask function raised %r; record content withheld", exc)
-        for field in _CONTENT_FIELDS:
+        for field in DICT_FIELDS:
             if field in record:
                 record[field] = {}
         record.setdefault("metadata", {})["mask_error"] = f"{type(exc).__name__}: {exc}"

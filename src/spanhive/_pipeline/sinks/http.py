@@ -1,0 +1,149 @@
+"""``POST {endpoint}/events/batch`` over keep-alive ``requests`` sessions (one per thread and process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from typing import Callable, Optional
+
+import requests
+from opentelemetry import context as otel_context
+from urllib3.exceptions import ProtocolError
+
+from spanhive._config import Settings
+from spanhive._internals import suppressed
+from spanhive._pipeline.sinks import Request
+from spanhive._retry import Attempt, Verdict, for_status
+from spanhive._version import __version__
+
+BATCH_PATH = "/events/batch"
+CONNECT_TIMEOUT_S = 5.0  # seconds; the read timeout is whatever the export deadline leaves
+_RETRYABLE_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+def _own_session(url: str) -> requests.Session:
+    """A session of spanhive's own, which reads the environment's proxy and CA-bundle settings for ``url`` once,
+    as ``requests`` would on every request, and then no more.
+
+    Per request, that reading and a look for ``~/.netrc`` were about a seventh of a request's CPU; and a netrc
+    entry for the host would have replaced the API key, since ``requests`` puts netrc credentials over an
+    explicit ``Authorization`` header.
+    """
+    session = requests.Session()
+    settings = session.merge_environment_settings(url, {}, None, None, None)
+    session.proxies.update(settings["proxies"])
+    session.verify = settings["verify"]
+    session.trust_env = False
+    return session
+
+
+class HttpSink:
+    """One ``POST`` per attempt; the answer read as :func:`spanhive._retry.for_status` says."""
+
+    retries = True
+    takes_records = False
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: Optional[Callable[[], requests.Session]] = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``session_factory``: the caller's own sessions, used as they are; by default, :func:`_own_session`."""
+        self.url = self.target = settings.endpoint + BATCH_PATH
+        self.encoding = "gzip" if settings.compression == "gzip" else "identity"
+        headers = {"Content-Type": "application/json", "User-Agent": f"spanhive/{__version__}"}
+        if self.encoding == "gzip":
+            headers["Content-Encoding"] = "gzip"
+        if settings.api_key:
+            headers["Authorization"] = f"Bearer {settings.api_key}"
+        headers.update(settings.headers)
+        self.headers = headers
+        self.clock = clock
+        self._session_factory = session_factory or (lambda: _own_session(self.url))
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+
+    def _http(self) -> requests.Session:
+        local = self._local
+        session: Optional[requests.Session] = getattr(local, "session", None)
+        if session is None or getattr(local, "pid", None) != os.getpid():  # never share sockets across fork
+            session = local.session = self._session_factory()
+            local.pid = os.getpid()
+            with self._lock:
+                self._sessions.append(session)
+        return session
+
+    def send(self, request: Request, timeout_s: float) -> Attempt:
+        if timeout_s <= 0.001:
+            return Attempt(Verdict.RETRY, "no time left before the export deadline")
+        headers = self.headers
+        if request.encoding != self.encoding:  # a spooled request keeps the encoding it was written with
+            headers = dict(headers)
+            if request.encoding == "gzip":
+                headers["Content-Encoding"] = "gzip"
+            else:
+                headers.pop("Content-Encoding", None)
+        token = suppressed()
+        try:
+            with self._http().post(
+                self.url,
+                data=request.wire,
+                headers=headers,
+                timeout=(min(CONNECT_TIMEOUT_S, timeout_s), timeout_s),
+                allow_redirects=False,
+            ) as response:
+                status = response.status_code
+                retry_after = response.headers.get("Retry-After")
+                text = response.text if not 200 <= status < 300 else ""
+        except requests.Timeout as exc:
+            return Attempt(Verdict.RETRY, f"{type(exc).__name__} from {self.url}: {_reason(exc)}")
+        except _RETRYABLE_ERRORS as exc:
+            detail = f"{type(exc).__name__} from {self.url}: {_reason(exc)}"
+            return Attempt(Verdict.RETRY, detail, stale_connection=_broke_before_answer(exc))
+        except requests.RequestException as exc:
+            return Attempt(Verdict.PERMANENT, f"{type(exc).__name__}: {exc}")
+        finally:
+            otel_context.detach(token)
+        attempt = for_status(status, f"HTTP {status} from {self.url}: {' '.join(text.split())[:200]}", retry_after)
+        partial = _partial_success(status, text)
+        if partial is not None:
+            return Attempt(attempt.verdict, attempt.detail, status=status, partial=partial)
+        return attempt
+
+    def close(self) -> None:
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+
+
+def _broke_before_answer(exc: Exception) -> bool:
+    """The connection broke after the request went out and before any answer (urllib3's ``ProtocolError``,
+    "Connection aborted"), as a pooled keep-alive socket the server had closed does; a refused or unreachable
+    host is a ``NewConnectionError`` inside a ``MaxRetryError`` instead."""
+    return isinstance(exc, requests.ConnectionError) and any(isinstance(arg, ProtocolError) for arg in exc.args)
+
+
+def _reason(exc: Exception) -> str:
+    """The useful end of a network error (``[Errno 111] Connection refused``), not urllib3's whole chain."""
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\][^'\")]*|Read timed out|Connection aborted|timed out", text)
+    return match.group(0).strip() if match else text[:120]
+
+
+def _partial_success(status: int, text: str) -> Optional[tuple[int, int]]:
+    """``(stored, rejected)`` from a ``500`` whose body lists ``event_ids`` and ``errors``, else ``None``."""
+    if status != 500:
+        return None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(body, dict) and isinstance(body.get("event_ids"), list) and isinstance(body.get("errors"), list):
+        return len(body["event_ids"]), len(body["errors"])
+    return None
