@@ -109,6 +109,16 @@ class CaptureServer:
         self._server.shutdown()
         self._server.server_close()
 
+    def wait_for(self, count: int, timeout_s: float) -> bool:
+        """Wait until ``count`` requests have arrived; ``False`` if they did not within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.requests) >= count:
+                    return True
+            time.sleep(0.01)
+        return False
+
     def bodies(self) -> list[Any]:
         with self._lock:
             return [r.body for r in self.requests]

@@ -119,21 +119,29 @@ def test_retry_after_is_honoured(recorded: Recorded) -> None:
     assert arrivals[1] - arrivals[0] >= 0.95
 
 
+SLACK_S = 5.0
+"""How far past its deadline a real export may end on a loaded machine before a test calls it stuck: the
+deadline arithmetic itself is tested exactly, on an injected clock (``test_deliver.py``)."""
+
+
 def test_a_server_that_never_answers_fails_within_the_deadline(recorded: Recorded) -> None:
+    """The read timeout is what the deadline leaves: a server that accepts and never answers cannot hold
+    an export (with a 30 s deadline of retries it would, without one)."""
     spans = trace_spans(recorded)
     with SilentServer() as server:
         exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k", timeout_s=1)
         started = time.monotonic()
         assert exporter.export(spans) is SpanExportResult.FAILURE
         elapsed = time.monotonic() - started
-    assert 0.9 <= elapsed < 1.6
+    assert elapsed < 1 + SLACK_S
 
 
 def test_refused_connections_fail_within_the_deadline(recorded: Recorded) -> None:
     exporter = spanhive.SessionExporter(endpoint=closed_port_url(), api_key="k", timeout_s=1.5)
     started = time.monotonic()
     assert exporter.export(trace_spans(recorded)) is SpanExportResult.FAILURE
-    assert time.monotonic() - started < 2.1
+    assert time.monotonic() - started < 1.5 + SLACK_S
+    assert exporter.stats.get("retried") >= 1  # refused connections are retried, not taken as final
 
 
 def test_permanent_errors_are_not_retried(recorded: Recorded) -> None:
@@ -150,16 +158,15 @@ def test_shutdown_interrupts_backoff_and_is_idempotent(recorded: Recorded) -> No
         exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k", timeout_s=30)
         results: list[SpanExportResult] = []
         worker = threading.Thread(target=lambda: results.append(exporter.export(spans)))
-        started = time.monotonic()
         worker.start()
-        while not server.requests:
-            time.sleep(0.01)
+        assert server.wait_for(1, timeout_s=10), "the export never reached the server"
+        started = time.monotonic()
         exporter.shutdown()
-        worker.join(5)
+        worker.join(10)
         elapsed = time.monotonic() - started
         exporter.shutdown()  # a second call is a no-op
         assert results == [SpanExportResult.FAILURE]
-        assert elapsed < 2
+        assert elapsed < 8 - 1  # well before the 8 s Retry-After: the backoff was interrupted
         assert len(server.requests) == 1
         assert exporter.export(spans) is SpanExportResult.FAILURE  # after shutdown: spooled, never sent
         assert len(server.requests) == 1

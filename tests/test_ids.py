@@ -5,10 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from spanhive import _ids
+from spanhive._pipeline.assemble import whole_sessions
+from spanhive.mapping import Defaults, map_span
 
 
 def test_event_ids_are_uuid4_shaped_and_stable() -> None:
@@ -48,3 +55,83 @@ def test_session_ids_from_attributes(value: str, converted: bool) -> None:
     if not converted:
         assert session_id == str(uuid.UUID(value))
     assert _ids.session_id_for(value) == (session_id, was_converted)
+
+
+# --- known answers: spool replay and upserts across versions depend on these exact strings ----------------
+
+TRACE = 0x0AF7651916CD43DD8448EB211C80319C
+ROOT = 0x00F067AA0BA902B7
+CHILD = 0x00000000000000AB
+
+
+@pytest.mark.parametrize(
+    ("computed", "expected"),
+    [
+        pytest.param(lambda: _ids.event_id(TRACE, ROOT), "9daaa061-a38a-47e5-88d3-85f62a01538c", id="event"),
+        pytest.param(lambda: _ids.event_id(TRACE, CHILD), "d36432f9-5e8c-417e-8e51-b741b969ecae", id="child-event"),
+        pytest.param(lambda: _ids.event_id(0, 0), "92fae27f-830e-4c91-a593-f136fcba1761", id="zero-event"),
+        pytest.param(lambda: _ids.trace_session_id(TRACE), "ec486ab6-90fe-4b0d-9b28-663edde6dca1", id="trace-session"),
+        pytest.param(lambda: _ids.trace_session_id(0), "35471cd5-90b7-4b21-8978-510ba8964244", id="zero-session"),
+        pytest.param(
+            lambda: _ids.session_id_for("conversation-42"),
+            ("497bf535-8bd0-4c9c-acec-b02d9a3b67d3", True),
+            id="external-session",
+        ),
+        pytest.param(
+            lambda: _ids.session_id_for("ü-☃"), ("aa981a7d-3194-4555-839f-59a24871ee98", True), id="non-ascii-session"
+        ),
+        pytest.param(
+            lambda: _ids.session_id_for("7A1F3C2E-9B4D-4E5F-8A6B-1C2D3E4F5A6B"),
+            ("7a1f3c2e-9b4d-4e5f-8a6b-1c2d3e4f5a6b", False),
+            id="uuid-session",
+        ),
+    ],
+)
+def test_ids_have_their_known_values(computed: Any, expected: Any) -> None:
+    """The exact ids of fixed inputs: any change to the derivation (hash, key, version bits) changes them."""
+    assert computed() == expected
+
+
+class _FixedIds(IdGenerator):
+    """Hands out the trace id and span ids above, in order: the root's, then the child's."""
+
+    def __init__(self) -> None:
+        self.spans = iter([ROOT, CHILD])
+
+    def generate_span_id(self) -> int:
+        return next(self.spans)
+
+    def generate_trace_id(self) -> int:
+        return TRACE
+
+
+@pytest.mark.parametrize(
+    ("attributes", "session_id", "external"),
+    [
+        pytest.param({}, "ec486ab6-90fe-4b0d-9b28-663edde6dca1", None, id="trace-session"),
+        pytest.param(
+            {"session.id": "conversation-42"}, "497bf535-8bd0-4c9c-acec-b02d9a3b67d3", "conversation-42", id="external"
+        ),
+    ],
+)
+def test_a_real_trace_maps_to_its_known_ids(attributes: dict[str, str], session_id: str, external: Any) -> None:
+    """Spans from a real provider with fixed OpenTelemetry ids: exact event, session and parent ids on the
+    records, and on the session record, as the exporter sends them."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(id_generator=_FixedIds())
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("ids")
+    with tracer.start_as_current_span("root", attributes=attributes):
+        with tracer.start_as_current_span("child", attributes=attributes):
+            pass
+    (group,) = whole_sessions([map_span(span, Defaults()) for span in memory.get_finished_spans()], Defaults())
+    events = {event["event_name"]: event for event in group.events}
+    assert events["root"]["event_id"] == "9daaa061-a38a-47e5-88d3-85f62a01538c"
+    assert events["child"]["event_id"] == "d36432f9-5e8c-417e-8e51-b741b969ecae"
+    assert events["child"]["parent_id"] == "9daaa061-a38a-47e5-88d3-85f62a01538c"
+    assert events["root"]["parent_id"] == session_id
+    assert {event["session_id"] for event in group.events} == {group.properties["session_id"]} == {session_id}
+    assert events["root"]["children_ids"] == ["d36432f9-5e8c-417e-8e51-b741b969ecae"]
+    assert group.properties["metadata"].get("external_session_id") == external
+    assert events["root"]["metadata"]["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert events["child"]["metadata"]["span_id"] == "00000000000000ab"

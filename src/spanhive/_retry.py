@@ -82,16 +82,19 @@ class Retrier:
         clock: Callable[[], float] = time.monotonic,
         stop: Optional[threading.Event] = None,
         rand: Optional[Callable[[], float]] = None,
+        wait: Optional[Callable[[float], bool]] = None,
     ) -> None:
+        """``wait(seconds)`` sleeps and says whether it was interrupted: by default, ``stop.wait``."""
         self.backoff = backoff
         self.clock = clock
         self.stop = stop if stop is not None else threading.Event()
         self.rand = rand if rand is not None else random.Random().random  # noqa: S311 - jitter, not a secret
         """Jitter from a generator of our own: the application's ``random`` state (maybe seeded) is left alone."""
+        self._wait = wait if wait is not None else self.stop.wait
 
     def sleep(self, seconds: float) -> bool:
         """Wait ``seconds`` unless shutdown comes first; ``True`` when interrupted."""
-        return self.stop.wait(seconds)
+        return self._wait(seconds)
 
     def run(self, attempt: Callable[[float], Attempt], deadline: float) -> Outcome:
         """Call ``attempt(seconds_left)`` until it succeeds or it is pointless to go on."""

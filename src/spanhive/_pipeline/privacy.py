@@ -4,7 +4,7 @@ user's ``mask`` rewrites whole records.
 Redaction works on keys (``authorization``, ``api_key``, ``password``, ``secret``, ``*_token``…) in every
 dict field, at any depth, and on flat dotted metadata keys by their last segment. ``prompt_tokens`` and
 friends are counts, not secrets: only names *ending* in ``token`` match. Key verdicts are cached, so the walk
-costs a dict lookup per key.
+costs a set lookup per key.
 """
 
 from __future__ import annotations
@@ -27,40 +27,52 @@ _EXACT = frozenset(
 _SUFFIXES = ("_password", "_secret", "_api_key", "_apikey", "_token", "_private_key", "_credentials")
 
 
-_SENSITIVE: dict[str, bool] = {}
-_CACHE_SIZE = 8192  # distinct keys remembered; cleared past it
+_SAFE: set[Any] = set()
+_SECRET: set[Any] = set()
+"""Keys already judged, each in one of the two; both are cleared past :data:`_CACHE_SIZE` keys."""
+_CACHE_SIZE = 8192  # distinct keys remembered
+_NESTED = frozenset({dict, list})
 
 
-def is_sensitive(key: str) -> bool:
-    """Whether a key names a secret; answered once per distinct key (records repeat the same keys)."""
-    known = _SENSITIVE.get(key)
-    if known is None:
+def is_sensitive(key: Any) -> bool:
+    """Whether a key names a secret (only a string can); answered once per distinct key."""
+    if key in _SAFE:
+        return False
+    if key in _SECRET:
+        return True
+    if key.__class__ is str:
         name = key.rsplit(".", 1)[-1].lower().replace("-", "_")
         known = name in _EXACT or name.endswith(_SUFFIXES)
-        if len(_SENSITIVE) >= _CACHE_SIZE:
-            _SENSITIVE.clear()
-        _SENSITIVE[key] = known
+    else:
+        known = False
+    if len(_SAFE) + len(_SECRET) >= _CACHE_SIZE:
+        _SAFE.clear()
+        _SECRET.clear()
+    (_SECRET if known else _SAFE).add(key)
     return known
 
 
 def redact(value: Any) -> int:
-    """Replace the values of sensitive keys in ``value``, at any depth, by ``[REDACTED]``; returns how many."""
+    """Replace the values of sensitive keys in ``value``, at any depth, by ``[REDACTED]``; returns how many.
+
+    Records repeat the same few keys, so a dict whose keys are all known to be safe is passed in one set
+    comparison, and its values are looked into only when one of them is a dict or a list.
+    """
     count = 0
     if value.__class__ is dict:
-        verdicts = _SENSITIVE
-        for key, item in value.items():
-            if item is None:
-                continue
-            sensitive = verdicts.get(key) if key.__class__ is str else False
-            if sensitive is None:
-                sensitive = is_sensitive(key)
-            if sensitive:
-                if item != REDACTED:
-                    value[key] = REDACTED  # same key: safe while iterating
-                    count += 1
-            elif item.__class__ is dict or item.__class__ is list:
-                count += redact(item)
-    elif value.__class__ is list:
+        keys = value.keys()
+        if not keys <= _SAFE:
+            for key in keys - _SAFE:
+                if is_sensitive(key):
+                    item = value[key]
+                    if item is not None and item != REDACTED:
+                        value[key] = REDACTED
+                        count += 1
+        if not _NESTED.isdisjoint(map(type, value.values())):
+            for item in value.values():
+                if item.__class__ is dict or item.__class__ is list:
+                    count += redact(item)
+    elif value.__class__ is list and not _NESTED.isdisjoint(map(type, value)):
         for item in value:
             if item.__class__ is dict or item.__class__ is list:
                 count += redact(item)
