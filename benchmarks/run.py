@@ -22,9 +22,9 @@ import platform
 import resource
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -93,8 +93,8 @@ def run_workload(name: str, spans: Sequence[ReadableSpan], repeat: int, sink: Si
             "requests": path["requests"],
         }
     ratios = {
-        "plain": [a / b for a, b in zip(cpu["spanhive-plain"], cpu["otlp-plain"])],
-        "compressed": [a / b for a, b in zip(cpu["spanhive-gzip"], cpu["otlp-gzip"])],
+        "plain": [a / b for a, b in zip(cpu["spanhive-plain"], cpu["otlp-plain"], strict=True)],
+        "compressed": [a / b for a, b in zip(cpu["spanhive-gzip"], cpu["otlp-gzip"], strict=True)],
     }
     result["paired_ratio"] = {
         k: {"median": statistics.median(v), "min": min(v), "max": max(v), "all": v} for k, v in ratios.items()

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanContext
 
 from spanhive import _json
 from spanhive._pipeline import prepare, privacy
@@ -209,3 +210,21 @@ print(_json.dumps_primitive({"a": [1, 2.5, "\\u00fc"], "n": float("nan")}).decod
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"a": [1, 2.5, "ü"], "n": "nan"}
+
+
+def test_a_span_of_no_convention_with_a_nested_value_is_redacted_in_depth() -> None:
+    """Spans not made by the SDK (decoded ones, hand-built ones) can carry a dict as a value: such a record
+    is not flat, and redaction looks inside it."""
+    context = SpanContext(trace_id=5, span_id=7, is_remote=False)
+    flat = ReadableSpan(name="flat", context=context, attributes={"db.password": "p1", "db.name": "x"})
+    nested = ReadableSpan(
+        name="nested",
+        context=SpanContext(5, 8, False),
+        attributes={"payload": {"token": "t1"}},  # type: ignore[dict-item]
+    )
+    assert [map_span(s, DEFAULTS)[1].flat for s in (flat, nested)] == [True, False]  # type: ignore[index]
+    result = prepare([flat, nested], DEFAULTS, NO_LIMIT)
+    (body,) = result.bodies
+    assert b"p1" not in body.payload
+    assert b"t1" not in body.payload
+    assert result.redacted == 2

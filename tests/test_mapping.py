@@ -316,8 +316,9 @@ def test_spans_that_share_a_key_layout_map_by_their_own_values(recorded: Recorde
     still decide: a blank session id falls through to the next key, and each span keeps its own messages."""
     keys = ("session.id", "langfuse.session.id", "llm.input_messages.0.message.role")
     content = "llm.input_messages.0.message.content"
-    blank = one_span(recorded, **dict(zip(keys, ("  ", "from-langfuse", "user"))), **{content: "hi"})
-    named = one_span(recorded, **dict(zip(keys, ("from-session-id", "ignored", "system"))), **{content: "bye"})
+    blank = one_span(recorded, **dict(zip(keys, ("  ", "from-langfuse", "user"), strict=True)), **{content: "hi"})
+    values = ("from-session-id", "ignored", "system")
+    named = one_span(recorded, **dict(zip(keys, values, strict=True)), **{content: "bye"})
     first = map_span(blank, DEFAULTS)
     second = map_span(named, DEFAULTS)
     assert first is not None

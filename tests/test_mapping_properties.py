@@ -184,7 +184,7 @@ def test_random_spans_map_to_valid_records_and_lose_nothing(  # noqa: PLR0917 - 
     spans = memory.get_finished_spans()
     defaults = Defaults(max_value_chars=64)
     traced = [map_span_traced(span, defaults) for span in spans]
-    for span, result in zip(spans, traced):
+    for span, result in zip(spans, traced, strict=True):
         if result is None:
             assert (span.attributes or {}).get("logfire.span_type") == "pending_span"
             continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import pytest
@@ -113,6 +113,6 @@ def test_parse_retry_after(header: str, expected: float) -> None:
 
 
 def test_parse_retry_after_http_date() -> None:
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp()
-    header = format_datetime(datetime(2026, 1, 1, 0, 0, 30, tzinfo=timezone.utc), usegmt=True)
+    now = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    header = format_datetime(datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC), usegmt=True)
     assert parse_retry_after(header, now=lambda: now) == 30.0

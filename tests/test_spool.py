@@ -15,6 +15,7 @@ import pytest
 from spanhive import _spool_envelope_pb2
 from spanhive._spool import CLAIMED, QUARANTINE, Spool
 from spanhive._stats import Stats
+from tests.conftest import needs_peers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,6 +167,7 @@ def test_two_processes_claim_disjoint_files(tmp_path: Path) -> None:
     assert all(outputs)  # both took part
 
 
+@needs_peers
 def test_the_generated_envelope_module_matches_the_proto(tmp_path: Path) -> None:
     """``_spool_envelope_pb2.py`` is what protoc makes of ``_spool_envelope.proto`` today."""
     src = ROOT / "src"

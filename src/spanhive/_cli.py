@@ -156,7 +156,7 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     )
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip())
     return EXIT_OK
 
 

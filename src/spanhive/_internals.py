@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import Token
 from json import encoder as _json_encoder
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context

@@ -6,7 +6,8 @@ the embedded store and server, which share only these shapes with the exporter s
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, TypedDict
+from collections.abc import Callable
+from typing import Any, Optional, TypedDict
 
 EVENT_TYPES = frozenset({"model", "chain", "tool", "session"})
 

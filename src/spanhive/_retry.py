@@ -9,9 +9,10 @@ import enum
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Callable, Optional
+from typing import Optional
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 """The server or a proxy is overloaded or restarting: the same request may succeed later."""

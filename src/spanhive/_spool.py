@@ -19,9 +19,10 @@ import threading
 import time
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from spanhive._log import limited, logger
 from spanhive._spool_envelope_pb2 import SpoolEntry

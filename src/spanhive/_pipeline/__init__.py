@@ -81,12 +81,12 @@ def _streamed(spans: Iterable[ReadableSpan], defaults: Defaults, max_request_byt
     mapped, so a batch's records never all live at once."""
     assembly = Assembly(defaults)
     encoder = Encoder()
-    redact = privacy.redact_record
+    redact, redact_flat = privacy.redact_record, privacy.redact_flat
     redacted = truncated = 0
     for event, facts in map_spans(spans, defaults):
         truncated += facts.truncated
         entry = assembly.add(event, facts)
-        redacted += redact(cast("dict[str, Any]", event))
+        redacted += redact_flat(event["metadata"]) if facts.flat else redact(cast("dict[str, Any]", event))
         encoder.add(entry, event, facts)
     sessions = assembly.finish()
     if not sessions:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 from spanhive._log import limited, logger
 from spanhive._pipeline.pack import Body

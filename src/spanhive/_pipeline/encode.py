@@ -12,7 +12,8 @@ Records whose every value is a JSON primitive with finite floats go to the faste
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Union, cast
+from collections.abc import Callable
+from typing import Any, Optional, Union, cast
 
 from spanhive import _json
 from spanhive._pipeline.assemble import Entry, Session, SessionGroup, extent, session_event

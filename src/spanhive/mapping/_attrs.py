@@ -8,8 +8,8 @@ the index and every prefix scan are worked out once per key layout, not once per
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any, Callable, Optional, TypeVar, Union, cast
+from collections.abc import Callable, Mapping
+from typing import Any, Optional, TypeVar, Union, cast
 
 from spanhive import _json
 from spanhive.mapping._values import is_absent

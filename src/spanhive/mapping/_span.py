@@ -8,10 +8,10 @@ the same record in any process, on any retry.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
@@ -125,6 +125,9 @@ class SpanFacts(NamedTuple):
     """How many string values were cut to the size limit."""
     primitive: bool = False
     """Every value in the record is a JSON primitive with finite floats (see :mod:`spanhive._json`)."""
+    flat: bool = False
+    """``metadata`` is the record's only dict field with content, and holds no dict, nor a list of anything
+    but primitives: what a span of no convention maps to (its attributes and a few facts of the span)."""
 
 
 Mapped = tuple[Event, SpanFacts]
@@ -195,6 +198,7 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
     }
     session_name: Optional[str] = None
     draft_session: Optional[dict[str, Any]] = None
+    flat = False
     if survey is None:
         session_name, draft_session = _apply_conventions(span, event, event_type, events, attrs, facts, probes, system)
         long, primitive = _scan(data.values(), limit)
@@ -207,11 +211,12 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
         _describe_span(span, (), facts, system, _NOTHING_USED)
         event["metadata"], long, primitive = survey
         event["metadata"].update(system)
+        flat = primitive and "links" not in system  # attribute values only: no dict, no nested list
 
     truncated = truncate_long_strings(event, limit) if long else 0
     span_facts = SpanFacts(
         session_name, parent is None, event_type is not None, start, draft_session, truncated,
-        primitive and facts.primitive,
+        primitive and facts.primitive, flat,
     )  # fmt: skip
     return event, span_facts, attrs
 

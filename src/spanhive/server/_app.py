@@ -15,10 +15,10 @@ import socket
 import threading
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
 from spanhive._records import DICT_FIELDS
@@ -120,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise HttpError(404, f"no route for {path}")
         except HttpError as exc:
             self._send_json(exc.status, {"success": False, "error": exc.message}, exc.headers)
-        except (ConnectionError, TimeoutError, socket.timeout):
+        except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
             _logger.exception("spanhive serve: error handling %s %s", method, self.path)
@@ -195,7 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)
-        except (ConnectionError, socket.timeout):
+        except (TimeoutError, ConnectionError):
             self.close_connection = True
 
     # --- API ------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ import os
 import re
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import requests
 from opentelemetry import context as otel_context
