@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from spanhive._pipeline import privacy
 from spanhive._pipeline.assemble import Assembly, SessionGroup, whole_sessions
 from spanhive._pipeline.encode import Encoder, encode_whole
-from spanhive._pipeline.map import Defaults, Mapped, map_spans
+from spanhive._pipeline.map import Defaults, Mapped, map_span_safely, map_spans
 from spanhive._pipeline.pack import Body, pack
 from spanhive._records import Event, Mask, SessionProperties
 
@@ -83,7 +83,11 @@ def _streamed(spans: Iterable[ReadableSpan], defaults: Defaults, max_request_byt
     encoder = Encoder()
     redact, redact_flat = privacy.redact_record, privacy.redact_flat
     redacted = truncated = 0
-    for event, facts in map_spans(spans, defaults):
+    for span in spans:  # map_spans, without a generator's frame per span
+        mapped = map_span_safely(span, defaults)
+        if mapped is None:
+            continue
+        event, facts = mapped
         truncated += facts.truncated
         entry = assembly.add(event, facts)
         redacted += redact_flat(event["metadata"]) if facts.flat else redact(cast("dict[str, Any]", event))

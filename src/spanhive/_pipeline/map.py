@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from spanhive.mapping import Defaults, Mapped, SpanFacts, map_span_safely
 
-__all__ = ["Defaults", "Mapped", "SpanFacts", "map_spans"]
+__all__ = ["Defaults", "Mapped", "SpanFacts", "map_span_safely", "map_spans"]
 
 
 def map_spans(spans: Iterable[ReadableSpan], defaults: Defaults) -> Iterator[Mapped]:
