@@ -25,7 +25,7 @@ from spanhive import _json
 from spanhive._pipeline import prepare, privacy
 from spanhive._pipeline.assemble import SessionGroup, extent, session_event, whole_sessions
 from spanhive._pipeline.encode import to_json
-from spanhive._pipeline.pack import Body, split
+from spanhive._pipeline.pack import Body, decode, halves, split
 from spanhive.mapping import Defaults, map_span, map_span_safely
 from tests.test_mapping_properties import attribute_maps, sdk  # noqa: F401 - ``sdk`` is a fixture
 
@@ -228,3 +228,31 @@ def test_a_span_of_no_convention_with_a_nested_value_is_redacted_in_depth() -> N
     assert b"p1" not in body.payload
     assert b"t1" not in body.payload
     assert result.redacted == 2
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_a_spooled_body_decodes_to_the_same_records_and_halves_without_loss(
+    sdk: tuple[TracerProvider, InMemorySpanExporter],  # noqa: F811
+    encoding: str,
+) -> None:
+    """What replay does after a ``413``: the wire bytes back into parts (a coalesced body's session events
+    kept apart from its span events), the same JSON again, and halves that carry every event once."""
+    traces = [[{"session.id": "s-1", "input.value": "q"}, {}], [{"session.id": "s-2"}, {}, {}], [{}]]
+    for spans in (make_spans(*sdk, traces), make_spans(*sdk, traces[:1])):
+        body = encoded(spans)
+        decoded = decode(body.wire(encoding), encoding)
+        assert json.loads(decoded.payload) == json.loads(body.payload)
+        assert decoded.events == body.events
+        rebuilt = Body(decoded.parts)  # joined again from the decoded parts, not from the cached bytes
+        assert json.loads(rebuilt.payload) == json.loads(body.payload)
+        assert [len(p.events) for p in rebuilt.parts] == [len(p.events) for p in body.parts]
+        single = json.loads(body.payload)["is_single_session"]
+        assert [p.properties is not None for p in decoded.parts] == [single] * len(body.parts)
+        wanted = sorted(e["event_id"] for e in json.loads(body.payload)["events"] if e["event_type"] != "session")
+        sent = [
+            e["event_id"]
+            for half in halves(rebuilt) or []
+            for e in json.loads(half.payload)["events"]
+            if e["event_type"] != "session"
+        ]
+        assert sorted(sent) == wanted
