@@ -160,7 +160,7 @@ def test_spool_replay_sends_everything_with_a_summary(
     assert code == 0
     assert names == ["first", "second"]
     assert "Replaying 2 requests (2 events)" in out
-    assert re.search(r"Sent 2 requests \(2 events\) in [\d.]+ s \(\d+ events/s\); 0 requests left\.", out)
+    assert re.search(r"Sent 2 requests \(2 events delivered\) in [\d.]+ s \(\d+ events/s\); 0 requests left\.", out)
 
 
 def test_spool_purge_asks_first(capsys: pytest.CaptureFixture[str], queued: Path) -> None:

@@ -97,10 +97,11 @@ def test_the_same_spans_exported_twice_carry_the_same_ids(recorded: Recorded, ca
 
 
 def test_503_then_200_delivers_every_event_exactly_once(recorded: Recorded) -> None:
-    """A transient 503 is retried inside the deadline; de-duplicated by id, each event arrives once."""
+    """Without a spool, a transient 503 is retried inside the deadline; de-duplicated by id, each event
+    arrives once. (With one, the drainer retries instead: ``test_delivery.py``.)"""
     spans = trace_spans(recorded, traces=2)
     with CaptureServer([503]) as server:
-        exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k", timeout_s=10)
+        exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k", timeout_s=10, spool_dir="off")
         assert exporter.export(spans) is SpanExportResult.SUCCESS
         assert [r.headers.get("content-length") is not None for r in server.requests] == [True, True]
         delivered = server.bodies()[-1]["events"]
@@ -112,7 +113,7 @@ def test_retry_after_is_honoured(recorded: Recorded) -> None:
     """``429`` with ``Retry-After: 1``: no second request before a second has passed."""
     spans = trace_spans(recorded)
     with CaptureServer([(429, {"Retry-After": "1"})]) as server:
-        exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k", timeout_s=10)
+        exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k", timeout_s=10, spool_dir="off")
         assert exporter.export(spans) is SpanExportResult.SUCCESS
     arrivals = [r.at for r in server.requests]
     assert len(arrivals) == 2
@@ -129,7 +130,7 @@ def test_a_server_that_never_answers_fails_within_the_deadline(recorded: Recorde
     an export (with a 30 s deadline of retries it would, without one)."""
     spans = trace_spans(recorded)
     with SilentServer() as server:
-        exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k", timeout_s=1)
+        exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k", timeout_s=1, spool_dir="off")
         started = time.monotonic()
         assert exporter.export(spans) is SpanExportResult.FAILURE
         elapsed = time.monotonic() - started
@@ -137,7 +138,7 @@ def test_a_server_that_never_answers_fails_within_the_deadline(recorded: Recorde
 
 
 def test_refused_connections_fail_within_the_deadline(recorded: Recorded) -> None:
-    exporter = spanhive.SessionExporter(endpoint=closed_port_url(), api_key="k", timeout_s=1.5)
+    exporter = spanhive.SessionExporter(endpoint=closed_port_url(), api_key="k", timeout_s=1.5, spool_dir="off")
     started = time.monotonic()
     assert exporter.export(trace_spans(recorded)) is SpanExportResult.FAILURE
     assert time.monotonic() - started < 1.5 + SLACK_S
@@ -152,10 +153,11 @@ def test_permanent_errors_are_not_retried(recorded: Recorded) -> None:
 
 
 def test_shutdown_interrupts_backoff_and_is_idempotent(recorded: Recorded) -> None:
-    """An export waiting out a long ``Retry-After`` returns as soon as ``shutdown()`` is called."""
+    """An export waiting out a long ``Retry-After`` (with no spool, it waits in place) returns as soon as
+    ``shutdown()`` is called."""
     spans = trace_spans(recorded)
     with CaptureServer([(503, {"Retry-After": "8"})] * 3) as server:
-        exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k", timeout_s=30)
+        exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k", timeout_s=30, spool_dir="off")
         results: list[SpanExportResult] = []
         worker = threading.Thread(target=lambda: results.append(exporter.export(spans)))
         worker.start()
@@ -168,7 +170,7 @@ def test_shutdown_interrupts_backoff_and_is_idempotent(recorded: Recorded) -> No
         assert results == [SpanExportResult.FAILURE]
         assert elapsed < 8 - 1  # well before the 8 s Retry-After: the backoff was interrupted
         assert len(server.requests) == 1
-        assert exporter.export(spans) is SpanExportResult.FAILURE  # after shutdown: spooled, never sent
+        assert exporter.export(spans) is SpanExportResult.FAILURE  # after shutdown: never sent
         assert len(server.requests) == 1
 
 

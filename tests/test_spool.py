@@ -90,7 +90,7 @@ def test_an_unusable_directory_degrades_to_memory_with_one_warning(
     blocker.write_text("not a directory")
     spool = Spool(blocker / "spool", 2_500, Stats())
     for i in range(3):
-        assert spool.put(bytes([i]) * 1000, "identity", 1) is True
+        assert spool.put(bytes([i]) * 1000, "identity", 1) is False  # kept, though not durably
     assert caplog.text.count("kept in memory only") == 1
     assert spool.status().files == 2  # the byte cap holds in memory too: the oldest went
     assert spool.stats.get("dropped") == 1
@@ -98,11 +98,14 @@ def test_an_unusable_directory_degrades_to_memory_with_one_warning(
     assert claim is not None
     assert claim.entry.body[0] == 1
     claim.release()
+    behind = spool.claim()
+    assert behind is not None
+    assert (behind.entry.body[0], behind.entry.attempts) == (2, 0)  # the one behind it goes first now
     again = spool.claim()
     assert again is not None
-    assert (again.entry.body[0], again.entry.attempts) == (1, 1)  # back at the front, one attempt more
+    assert (again.entry.body[0], again.entry.attempts) == (1, 1)  # then it, one attempt more
     again.done()
-    assert spool.status().files == 1
+    assert spool.status().files == 0
 
 
 def test_claims_of_dead_processes_are_recovered(spool: Spool) -> None:
@@ -147,23 +150,33 @@ def test_purge_removes_queued_requests(spool: Spool) -> None:
 def test_two_processes_claim_disjoint_files(tmp_path: Path) -> None:
     """Concurrent claimers sharing one directory never get the same file."""
     spool = Spool(tmp_path / "shared", 10**9, Stats())
-    for i in range(200):
+    for i in range(1000):
         spool.put(f"{i}".encode(), "identity", 1)
+    go = tmp_path / "go"
     script = (
-        "import sys; from pathlib import Path; from spanhive._spool import Spool; from spanhive._stats import Stats\n"
+        "import sys, time; from pathlib import Path; from spanhive._spool import Spool\n"
+        "from spanhive._stats import Stats\n"
         "s = Spool(Path(sys.argv[1]), 10**9, Stats())\n"
+        "print('ready', flush=True)\n"
+        "while not Path(sys.argv[2]).exists(): time.sleep(0.001)\n"
         "got = []\n"
         "while (c := s.claim()) is not None:\n"
         "    got.append(c.entry.body.decode()); c.done()\n"
         "print(' '.join(got))\n"
     )
     procs = [
-        subprocess.Popen([sys.executable, "-c", script, str(spool.directory)], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(spool.directory), str(go)], stdout=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
+    for proc in procs:  # both started before either claims: they race for every file
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+    go.touch()
     outputs = [p.communicate(timeout=60)[0].split() for p in procs]
     taken = outputs[0] + outputs[1]
-    assert sorted(taken, key=int) == [str(i) for i in range(200)]  # each exactly once
+    assert sorted(taken, key=int) == [str(i) for i in range(1000)]  # each exactly once
     assert all(outputs)  # both took part
 
 

@@ -15,7 +15,7 @@ import requests
 
 from spanhive import _build, _config, _json
 from spanhive._config import Settings
-from spanhive._pipeline.deliver import Delivery
+from spanhive._pipeline.deliver import LOST, Delivery, Result
 from spanhive._pipeline.drain import replay
 from spanhive._pipeline.sinks import Sink
 from spanhive._pipeline.sinks.http import HttpSink
@@ -221,28 +221,31 @@ def _replay(spool: Spool, settings: Settings, timeout_s: float) -> int:
     spool.recover()
     total = spool.status()
     sink: Sink = StoreSink(settings) if settings.store_path is not None else HttpSink(settings)
-    delivery = Delivery(sink, spool, spool.stats, Retrier())
+    delivery = Delivery(sink, spool, spool.stats, Retrier(), max_retry_after_s=settings.max_retry_after_s)
     started = time.monotonic()
-    sent = failed = 0
+    sent = 0
+    why = ""
     print(f"Replaying {total.files} requests ({total.events} events) to {settings.endpoint}")
     try:
         while (claim := spool.claim()) is not None:
-            if replay(delivery, claim, time.monotonic() + timeout_s):
-                sent += 1
-            else:
-                failed += 1
+            result = replay(delivery, claim, time.monotonic() + timeout_s, retry=True)
+            if result is Result.FAILED:
+                why = f" (stopped: {delivery.last_detail or 'the endpoint is failing'})"
                 break  # the endpoint is failing: stop rather than hammer it
+            sent += result is not Result.BOUNCED
             print(f"  {sent}/{total.files} requests, {spool.stats.get('replayed')} events", end="\r", flush=True)
     finally:
         delivery.close()
     elapsed = time.monotonic() - started
     left = spool.status()
-    rate = spool.stats.get("replayed") / elapsed if elapsed > 0 else 0.0
+    stats = spool.stats
+    rate = stats.get("replayed") / elapsed if elapsed > 0 else 0.0
+    lost = ", ".join(f"{stats.get(name)} {name}" for name in LOST if stats.get(name))
     print(
-        f"\nSent {sent} requests ({spool.stats.get('replayed')} events) in {elapsed:.1f} s ({rate:.0f} events/s); "
-        f"{left.files} requests left."
+        f"\nSent {sent} requests ({stats.get('replayed')} events delivered) in {elapsed:.1f} s ({rate:.0f} events/s); "
+        f"{lost + '; ' if lost else ''}{left.files} requests left{why}."
     )
-    return EXIT_OK if not failed else 1
+    return EXIT_OK if not why and not lost else 1
 
 
 def _print_spool(spool: Spool) -> None:

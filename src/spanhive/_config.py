@@ -29,6 +29,7 @@ _logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.honeyhive.ai"
 DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_MAX_RETRY_AFTER_S = 300.0  # a server asking for a longer pause is waited on for 5 minutes, then probed
 DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024  # bytes
 DEFAULT_MAX_REQUEST_BYTES = 5 * 1024 * 1024  # bytes of JSON per request, before compression
 LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
@@ -53,6 +54,7 @@ class Settings:
     """``None``: taken per span from ``deployment.environment``, else ``dev``."""
     session_name: Optional[str] = None
     timeout_s: float = DEFAULT_TIMEOUT_S
+    max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S
     compression: str = "gzip"
     headers: Mapping[str, str] = field(default_factory=dict)
     spool_dir: Optional[Path] = None
@@ -253,6 +255,7 @@ def resolve(
     source: Optional[str] = None,
     session_name: Optional[str] = None,
     timeout_s: Optional[float] = None,
+    max_retry_after_s: Optional[float] = None,
     compression: Optional[str] = None,
     headers: Optional[Mapping[str, str]] = None,
     spool_dir: Optional[str | os.PathLike[str]] = None,
@@ -308,6 +311,10 @@ def resolve(
                 _parse_seconds,
             ),
             DEFAULT_TIMEOUT_S,
+        ),
+        max_retry_after_s=_or(
+            pick("max_retry_after_s", max_retry_after_s, (ev.SPANHIVE_MAX_RETRY_AFTER_SECONDS,), _parse_seconds),
+            DEFAULT_MAX_RETRY_AFTER_S,
         ),
         compression=_or(pick("compression", compression, (ev.SPANHIVE_COMPRESSION,), _parse_compression), "gzip"),
         headers=_or(pick("headers", headers, (ev.SPANHIVE_HEADERS,), _parse_headers), {}),

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from spanhive import _config, _registry, _signals
 from spanhive._log import limited, logger
 from spanhive._pipeline import prepare
-from spanhive._pipeline.deliver import Delivery
+from spanhive._pipeline.deliver import Delivery, Result
 from spanhive._pipeline.drain import Drainer, replay, send_bodies
 from spanhive._pipeline.map import Defaults
 from spanhive._pipeline.sinks import Sink
@@ -31,6 +31,9 @@ from spanhive._spool import Spool
 from spanhive._stats import Stats
 from spanhive.exceptions import ConfigError
 
+_ACCEPTED = frozenset({Result.DELIVERED, Result.SPOOLED})
+"""What ``export()`` reports as success: delivered, or durably on disk, to be replayed by this process or the
+next (the SDK does nothing more with a failure than log it)."""
 _announced_store = False
 _announce_lock = threading.Lock()
 
@@ -70,6 +73,7 @@ class SessionExporter(SpanExporter):
         source: Optional[str] = None,
         session_name: Optional[str] = None,
         timeout_s: Optional[float] = None,
+        max_retry_after_s: Optional[float] = None,
         compression: Optional[str] = None,
         headers: Optional[Mapping[str, str]] = None,
         spool_dir: Optional[str | os.PathLike[str]] = None,
@@ -89,6 +93,7 @@ class SessionExporter(SpanExporter):
             source=source,
             session_name=session_name,
             timeout_s=timeout_s,
+            max_retry_after_s=max_retry_after_s,
             compression=compression,
             headers=headers,
             spool_dir=spool_dir,
@@ -112,6 +117,7 @@ class SessionExporter(SpanExporter):
         self.spool: Optional[Spool] = None
         """The durable spool (``None`` when switched off)."""
         self._drainer: Optional[Drainer] = None
+        self._lost_at_flush = 0
         if settings.disabled:
             logger.info("spanhive: exporter is a no-op (%s)", settings.disabled_reason)
             return
@@ -125,13 +131,11 @@ class SessionExporter(SpanExporter):
     def _build(self) -> tuple[Delivery, Optional[Spool], Optional[Drainer]]:
         settings = self.settings
         sink: Sink
-        if settings.store_path is not None:
-            sink = StoreSink(settings)
-        else:
-            session = self._http_session
-            sink = HttpSink(settings, (lambda: session) if session is not None else None)
+        sink = StoreSink(settings) if settings.store_path is not None else HttpSink(settings, self._http_session)
         spool = Spool(settings.spool_dir, settings.spool_max_bytes, self.stats) if settings.spool_dir else None
-        delivery = Delivery(sink, spool, self.stats, Retrier(stop=self._stop))
+        delivery = Delivery(
+            sink, spool, self.stats, Retrier(stop=self._stop), max_retry_after_s=settings.max_retry_after_s
+        )
         return delivery, spool, Drainer(delivery, spool, settings.timeout_s) if spool is not None else None
 
     def after_fork(self) -> None:
@@ -168,13 +172,13 @@ class SessionExporter(SpanExporter):
                 for body in prepared.bodies:
                     delivery.keep(body, "exporter shut down")
                 return SpanExportResult.FAILURE
-            delivered = send_bodies(delivery, prepared.bodies, deadline)
+            results = send_bodies(delivery, prepared.bodies, deadline)
         except Exception:  # noqa: BLE001 - the exporter must never raise into the SDK or the app
             logger.exception("spanhive: unexpected error while exporting %d spans", len(spans))
             return SpanExportResult.FAILURE
-        if not delivered and self._drainer is not None:
+        if any(result is not Result.DELIVERED for result in results) and self._drainer is not None:
             self._drainer.ensure_running()
-        return SpanExportResult.SUCCESS if delivered else SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS if all(r in _ACCEPTED for r in results) else SpanExportResult.FAILURE
 
     def _count_truncated(self, truncated: int) -> None:
         if truncated:
@@ -201,26 +205,38 @@ class SessionExporter(SpanExporter):
                 )
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Replay the spool now, within ``timeout_millis``; ``True`` when nothing is left waiting.
+        """Replay the spool now, within ``timeout_millis``; ``True`` only when nothing is left waiting and no
+        event handed over since the last flush was lost (dropped, rejected or quarantined).
 
         (Spans are never buffered between exports: the batch processor's own flush exports them.)
         """
         if self._is_shutdown:
             return False
         spool, delivery = self.spool, self._delivery
-        if spool is None or delivery is None:
+        if delivery is None:
             return True
+        if spool is None:
+            lost = delivery.lost()
+            clean, self._lost_at_flush = lost == self._lost_at_flush, lost
+            return clean
         deadline = time.monotonic() + timeout_millis / 1000
+        drained = False
         while time.monotonic() < deadline:
             claim = spool.claim()
             if claim is None:
                 if _nothing_waiting(spool):
-                    return True
+                    drained = True
+                    break
                 time.sleep(0.02)  # a drainer is sending one right now: its outcome decides
                 continue
-            if not replay(delivery, claim, min(deadline, time.monotonic() + self.settings.timeout_s)):
-                return False
-        return _nothing_waiting(spool)
+            left = min(deadline, time.monotonic() + self.settings.timeout_s)
+            if replay(delivery, claim, left, retry=True) is Result.FAILED:
+                break  # the sink is down: what is left stays spooled, for the drainer
+        else:
+            drained = _nothing_waiting(spool)
+        lost = delivery.lost()
+        clean, self._lost_at_flush = lost == self._lost_at_flush, lost
+        return drained and clean
 
     def shutdown(self, timeout_millis: float = 30000) -> None:
         """Stop: interrupt any backoff (the batch in flight is spooled), stop replaying, release connections.

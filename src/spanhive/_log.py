@@ -23,7 +23,7 @@ class RateLimiter:
         self._last: dict[str, float] = {}
         self._held: dict[str, int] = {}
 
-    def log(self, level: int, key: str, msg: str, *args: Any) -> bool:
+    def log(self, level: int, key: str, msg: str, *args: Any, exc_info: bool = False) -> bool:
         """Log ``msg % args`` under ``key`` unless one was logged within the interval; ``True`` if logged."""
         now = self.clock()
         with self._lock:
@@ -36,7 +36,7 @@ class RateLimiter:
         if held:
             msg += " (%d similar messages suppressed)"
             args = (*args, held)
-        logger.log(level, msg, *args)
+        logger.log(level, msg, *args, exc_info=exc_info)
         return True
 
     def reset(self) -> None:

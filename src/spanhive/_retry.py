@@ -32,8 +32,8 @@ class Attempt:
     detail: str = ""
     retry_after_s: Optional[float] = None
     status: Optional[int] = None
-    partial: Optional[tuple[int, int]] = None
-    """``(stored, rejected)`` when the server reported a partial success."""
+    partial: Optional[tuple[frozenset[str], int]] = None
+    """``(ids of the events stored, errors listed)`` when the server reported a partial success."""
     stale_connection: bool = False
     """The connection broke before any answer, as a reused keep-alive socket does: worth one immediate retry."""
 
@@ -97,8 +97,10 @@ class Retrier:
         """Wait ``seconds`` unless shutdown comes first; ``True`` when interrupted."""
         return self._wait(seconds)
 
-    def run(self, attempt: Callable[[float], Attempt], deadline: float) -> Outcome:
-        """Call ``attempt(seconds_left)`` until it succeeds or it is pointless to go on."""
+    def run(self, attempt: Callable[[float], Attempt], deadline: float, retry_until: Optional[float] = None) -> Outcome:
+        """Call ``attempt(seconds_left)`` until it succeeds or it is pointless to go on; no retry starts after
+        ``retry_until`` (by default, the ``deadline``)."""
+        last_start = deadline if retry_until is None else min(deadline, retry_until)
         retry = 0
         while True:
             result = attempt(max(0.0, deadline - self.clock()))
@@ -111,7 +113,7 @@ class Retrier:
             wait = result.retry_after_s
             if wait is None:
                 wait = self.backoff.delay(retry, self.rand)
-            if self.clock() + wait > deadline:
+            if self.clock() + wait > last_start:
                 return Outcome(False, retry + 1, result, "deadline")
             if self.sleep(wait):
                 return Outcome(False, retry + 1, result, "shutdown")

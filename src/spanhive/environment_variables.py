@@ -32,6 +32,10 @@ SPANHIVE_EXPORT_TIMEOUT_SECONDS = "SPANHIVE_EXPORT_TIMEOUT_SECONDS"
 """Deadline in seconds for one ``export()`` call, retries and backoff included.
 Fallback: ``HH_EXPORT_TIMEOUT_SECONDS``. Default: 10."""
 
+SPANHIVE_MAX_RETRY_AFTER_SECONDS = "SPANHIVE_MAX_RETRY_AFTER_SECONDS"
+"""The longest pause a server's ``Retry-After`` can impose, in seconds; a longer one is cut to this, so a
+wrong header cannot silence a healthy backend for a day. Default: 300."""
+
 SPANHIVE_COMPRESSION = "SPANHIVE_COMPRESSION"
 """Request body compression: ``gzip`` (default) or ``none``."""
 

@@ -4,23 +4,28 @@ and by ``spanhive spool replay``, all through :func:`replay`."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
-from typing import Optional
+from collections.abc import Callable
+from typing import Any, Optional, TypeVar, cast
 
 from opentelemetry import context as otel_context
 
 from spanhive._internals import suppressed
-from spanhive._log import logger
+from spanhive._log import limited
 from spanhive._pipeline.deliver import Delivery, Result
 from spanhive._pipeline.pack import Body, decode, smaller
 from spanhive._spool import Claim, Spool
 
+T = TypeVar("T")
 
-def send_bodies(delivery: Delivery, bodies: list[Body], deadline: float) -> bool:
-    """Deliver every body (each one, even after a failure); ``True`` only if every event was delivered now."""
-    ok = True
+
+def send_bodies(delivery: Delivery, bodies: list[Body], deadline: float) -> list[Result]:
+    """Deliver every body (each one, even after a failure); what became of each, a body the server found too
+    large standing for the smaller ones sent instead."""
+    results: list[Result] = []
     pending = bodies[::-1]
     while pending:
         body = pending.pop()
@@ -28,49 +33,49 @@ def send_bodies(delivery: Delivery, bodies: list[Body], deadline: float) -> bool
         if result is Result.TOO_LARGE:  # the server's limit is below ours: halve, or cut a lone event
             instead = smaller(body)
             if instead is None:
-                delivery.drop(body.events, "HTTP 413 for a single small event")
-                ok = False
+                results.append(delivery.drop(body.events, "HTTP 413 for a single small event"))
             else:
                 pending += instead[::-1]
-        elif result is not Result.DELIVERED:
-            ok = False
-    return ok
+        else:
+            results.append(result)
+    return results
 
 
-def replay(delivery: Delivery, claim: Claim, deadline: float) -> bool:
-    """Send one spooled request; ``True`` when the sink took it (or refused it for good, counted). A request
-    too large for the server is sent again as smaller ones (spooled in turn if those fail) before its file is
-    let go; one that failed for a reason that may pass goes back to the spool."""
+def replay(delivery: Delivery, claim: Claim, deadline: float, *, retry: bool = False) -> Result:
+    """Send one spooled request; what delivery made of it (:attr:`Result.FAILED` and :attr:`Result.BOUNCED`:
+    it is back in the queue; anything else: it has left it, delivered or counted). A request too large for
+    the server is sent again as smaller ones (spooled in turn if those fail) before its file is let go; one that failed goes back to the queue, behind the others, an
+    attempt counted against it if the server answered (:data:`~spanhive._spool.MAX_ATTEMPTS` of those and it
+    is quarantined). ``retry``: see :meth:`Delivery.replay`."""
     entry = claim.entry
-    result = delivery.replay(entry, deadline)
+    result = delivery.replay(entry, deadline, retry=retry)
     if result is Result.TOO_LARGE:
         try:
             instead = smaller(decode(entry.body, entry.encoding))
         except (OSError, ValueError) as exc:  # not gzip, not JSON: no way to cut it
-            delivery.drop(entry.event_count, f"HTTP 413 for a spooled request that cannot be read: {exc}")
-            claim.done()
-            return True
-        if instead is None:
-            delivery.drop(entry.event_count, "HTTP 413 for a single small event")
-            claim.done()
-            return True
-        delivered = send_bodies(delivery, instead, deadline)
+            claim.quarantine(f"refused as too large (HTTP 413) and unreadable ({exc})")
+        else:
+            if instead is None:
+                claim.quarantine("refused as too large (HTTP 413), and a single small event")
+            else:
+                send_bodies(delivery, instead, deadline)
+                claim.done()
+    elif result is Result.REFUSED:
+        claim.quarantine("refused by the server for good")
+    elif result in (Result.FAILED, Result.BOUNCED):
+        claim.release(count_attempt=result is Result.BOUNCED)
+    else:
         claim.done()
-        return delivered
-    if result is Result.FAILED:
-        claim.release()
-        return False
-    claim.done()
-    return True
+    return result
 
 
 class Drainer:
     """Replays the spool in a background thread: immediately after a success, with doubling pauses (1 s up
-    to a minute) while the sink keeps failing, and every few seconds when idle (another process may have
-    spooled). Stops when told to; restarts lazily in a forked child."""
+    to half a minute, or a 429's pause) while the sink keeps failing, and every few seconds when idle
+    (another process may have spooled). Stops when told to; restarts lazily in a forked child."""
 
     IDLE_S = 5.0
-    MAX_BACKOFF_S = 60.0
+    MAX_BACKOFF_S = 30.0
 
     def __init__(self, delivery: Delivery, spool: Spool, timeout_s: float) -> None:
         self.delivery = delivery
@@ -97,13 +102,20 @@ class Drainer:
     def _run(self) -> None:
         token = suppressed()
         try:
-            self.spool.recover()
+            self._safely(self.spool.recover)
             while not self._stopped:
-                self._pause(self._step())
-        except Exception:  # noqa: BLE001 - a background thread must log, not die silently
-            logger.exception("spanhive: the spool drainer stopped unexpectedly")
+                self._pause(self._safely(self._step, default=self.MAX_BACKOFF_S))
         finally:
             otel_context.detach(token)
+
+    def _safely(self, work: Callable[[], T], default: Any = 0) -> T:
+        """``work()``, logged (once in a while) and survived if it raises: the drainer must outlive a full disk
+        or a bug, or nothing would be replayed until the process restarts."""
+        try:
+            return work()
+        except Exception:  # noqa: BLE001 - a background thread must log, never die
+            limited.log(logging.ERROR, "drainer", "spanhive: the spool drainer hit an error; going on", exc_info=True)
+            return cast(T, default)
 
     def _pause(self, seconds: float) -> None:
         """Wait before the next step, or until :meth:`stop`."""
@@ -120,11 +132,12 @@ class Drainer:
         if claim is None:
             self.spool.recover()
             return max(self.IDLE_S, self._backoff)
-        if replay(self.delivery, claim, time.monotonic() + self.timeout_s):
+        if replay(self.delivery, claim, time.monotonic() + self.timeout_s) not in (Result.FAILED, Result.BOUNCED):
             self._backoff = 0.0
             return 0.0
         self._backoff = min(self.MAX_BACKOFF_S, max(1.0, self._backoff * 2))
-        return self._backoff
+        paused = self.delivery.paused_until - self.delivery.clock()  # a 429's Retry-After, capped
+        return max(self._backoff, paused)
 
     def stop(self, timeout_s: float) -> None:
         with self._lock:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any, Optional, Union
 
 from spanhive._pipeline.assemble import SessionGroup
@@ -202,6 +202,16 @@ def decode(wire: bytes, encoding: str) -> Body:
     """A body from its bytes on the wire (a spooled request), so that it can be halved."""
     payload = decompress(wire, encoding)
     return Body(_decoded_parts(json.loads(payload)), payload)
+
+
+def remainder(wire: bytes, encoding: str, stored: Collection[str]) -> Optional[Body]:
+    """The request without the span events whose ids the server said it ``stored`` (session records kept,
+    as they are merged on arrival); ``None`` when no span event is left."""
+    body = json.loads(decompress(wire, encoding))
+    events = [e for e in body.get("events") or () if isinstance(e, dict)]
+    body["events"] = [e for e in events if e.get("event_type") == "session" or e.get("event_id") not in stored]
+    rest = Body(_decoded_parts(body))
+    return rest if rest.events else None
 
 
 def _decoded_parts(body: dict[str, Any]) -> list[Part]:

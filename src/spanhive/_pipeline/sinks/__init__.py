@@ -14,14 +14,26 @@ from spanhive._pipeline.assemble import SessionGroup
 from spanhive._pipeline.pack import Body
 from spanhive._retry import Attempt
 
+BATCH_PATH = "/events/batch"
+
 
 class Request:
     """One request for a sink: a body just packed, or one read back from the spool as its wire bytes."""
 
-    __slots__ = ("_wire", "body", "encoding", "events")
+    __slots__ = ("_wire", "body", "encoding", "events", "path")
 
-    def __init__(self, encoding: str, *, body: Optional[Body] = None, wire: Optional[bytes] = None, events: int = 0):
+    def __init__(
+        self,
+        encoding: str,
+        *,
+        body: Optional[Body] = None,
+        wire: Optional[bytes] = None,
+        events: int = 0,
+        path: Optional[str] = None,
+    ):
         self.encoding = encoding
+        self.path = path or BATCH_PATH
+        """The API path the request is for (a spooled one keeps the path it was written for)."""
         """``gzip`` or ``identity``: the ``Content-Encoding`` of :attr:`wire`."""
         self.body = body
         self._wire = wire

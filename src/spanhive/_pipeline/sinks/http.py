@@ -12,17 +12,21 @@ from typing import Optional
 
 import requests
 from opentelemetry import context as otel_context
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ProtocolError
 
 from spanhive._config import Settings
 from spanhive._internals import suppressed
-from spanhive._pipeline.sinks import Request
+from spanhive._pipeline.sinks import BATCH_PATH, Request
 from spanhive._retry import Attempt, Verdict, for_status
 from spanhive._version import __version__
 
-BATCH_PATH = "/events/batch"
 CONNECT_TIMEOUT_S = 5.0  # seconds; the read timeout is whatever the export deadline leaves
 _RETRYABLE_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
+
+POOL_SIZE = 4
+"""Idle keep-alive sockets kept per exporter; more threads sending at once open more, closed after use."""
 
 
 def _own_session(url: str) -> requests.Session:
@@ -34,6 +38,9 @@ def _own_session(url: str) -> requests.Session:
     explicit ``Authorization`` header.
     """
     session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     settings = session.merge_environment_settings(url, {}, None, None, None)
     session.proxies.update(settings["proxies"])
     session.verify = settings["verify"]
@@ -42,7 +49,10 @@ def _own_session(url: str) -> requests.Session:
 
 
 class HttpSink:
-    """One ``POST`` per attempt; the answer read as :func:`spanhive._retry.for_status` says."""
+    """One ``POST`` per attempt; the answer read as :func:`spanhive._retry.for_status` says.
+
+    One connection pool per sink (and per process: a forked child makes its own), shared by every thread,
+    keeping at most :data:`POOL_SIZE` idle sockets however many threads export."""
 
     retries = True
     takes_records = False
@@ -50,10 +60,11 @@ class HttpSink:
     def __init__(
         self,
         settings: Settings,
-        session_factory: Optional[Callable[[], requests.Session]] = None,
+        session: Optional[requests.Session] = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``session_factory``: the caller's own sessions, used as they are; by default, :func:`_own_session`."""
+        """``session``: the caller's own, used as it is; by default, :func:`_own_session`."""
+        self.endpoint = settings.endpoint
         self.url = self.target = settings.endpoint + BATCH_PATH
         self.encoding = "gzip" if settings.compression == "gzip" else "identity"
         headers = {"Content-Type": "application/json", "User-Agent": f"spanhive/{__version__}"}
@@ -64,19 +75,20 @@ class HttpSink:
         headers.update(settings.headers)
         self.headers = headers
         self.clock = clock
-        self._session_factory = session_factory or (lambda: _own_session(self.url))
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._given = session
+        self._session: Optional[requests.Session] = None
+        self._pid = 0
         self._lock = threading.Lock()
 
     def _http(self) -> requests.Session:
-        local = self._local
-        session: Optional[requests.Session] = getattr(local, "session", None)
-        if session is None or getattr(local, "pid", None) != os.getpid():  # never share sockets across fork
-            session = local.session = self._session_factory()
-            local.pid = os.getpid()
+        if self._given is not None:
+            return self._given
+        session = self._session
+        if session is None or self._pid != os.getpid():  # never share sockets across fork
             with self._lock:
-                self._sessions.append(session)
+                if self._session is None or self._pid != os.getpid():
+                    self._session, self._pid = _own_session(self.url), os.getpid()
+                session = self._session
         return session
 
     def send(self, request: Request, timeout_s: float) -> Attempt:
@@ -92,7 +104,7 @@ class HttpSink:
         token = suppressed()
         try:
             with self._http().post(
-                self.url,
+                self.url if request.path == BATCH_PATH else self.endpoint + request.path,
                 data=request.wire,
                 headers=headers,
                 timeout=(min(CONNECT_TIMEOUT_S, timeout_s), timeout_s),
@@ -118,8 +130,8 @@ class HttpSink:
 
     def close(self) -> None:
         with self._lock:
-            sessions, self._sessions = self._sessions, []
-        for session in sessions:
+            session, self._session = self._session, None
+        if session is not None and self._pid == os.getpid():
             session.close()
 
 
@@ -137,8 +149,10 @@ def _reason(exc: Exception) -> str:
     return match.group(0).strip() if match else text[:120]
 
 
-def _partial_success(status: int, text: str) -> Optional[tuple[int, int]]:
-    """``(stored, rejected)`` from a ``500`` whose body lists ``event_ids`` and ``errors``, else ``None``."""
+def _partial_success(status: int, text: str) -> Optional[tuple[frozenset[str], int]]:
+    """``(ids stored, errors listed)`` from a ``500`` whose body lists ``event_ids`` and ``errors`` (HoneyHive's
+    "events partially created": ``event_ids`` are the events created, ``errors`` one message per event that
+    could not be), else ``None``."""
     if status != 500:
         return None
     try:
@@ -146,5 +160,5 @@ def _partial_success(status: int, text: str) -> Optional[tuple[int, int]]:
     except ValueError:
         return None
     if isinstance(body, dict) and isinstance(body.get("event_ids"), list) and isinstance(body.get("errors"), list):
-        return len(body["event_ids"]), len(body["errors"])
+        return frozenset(i for i in body["event_ids"] if isinstance(i, str)), len(body["errors"])
     return None
