@@ -46,7 +46,8 @@ def replay(delivery: Delivery, claim: Claim, deadline: float, *, retry: bool = F
     it is back in the queue; anything else: it has left it, delivered or counted). A request too large for
     the server is sent again as smaller ones (spooled in turn if those fail) before its file is let go; one
     that failed goes back to the queue, behind the others, an attempt counted against it if the server
-    answered (:data:`~spanhive._spool.MAX_ATTEMPTS` of those and it is quarantined). ``retry``: see :meth:`Delivery.replay`."""
+    answered (:data:`~spanhive._spool.MAX_ATTEMPTS` of those and it is quarantined).
+    ``retry``: see :meth:`Delivery.replay`."""
     entry = claim.entry
     result = delivery.replay(entry, deadline, retry=retry)
     if result is Result.TOO_LARGE:
