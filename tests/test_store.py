@@ -176,3 +176,40 @@ def test_exporter_writes_to_the_embedded_store_by_default(
     announcements = [r.getMessage() for r in caplog.records if "sqlite:///" in r.getMessage()]
     assert len(announcements) == 1
     assert str(db) in announcements[0]
+
+
+def test_the_write_ahead_log_stays_bounded_while_others_read(tmp_path: Path) -> None:
+    """A writer and two readers (``serve`` and the CLI) on one file: under steady reads SQLite's automatic
+    checkpoint cannot restart the log, so it grew with every write; the store keeps it near its limit."""
+    import threading
+
+    from spanhive.store._store import WAL_TRUNCATE_BYTES
+
+    path = tmp_path / "busy.db"
+    writer = Store(path)
+    readers = [Store(path, readonly=True), Store(path)]
+    stop = threading.Event()
+    reads = [0]
+
+    def read(store: Store) -> None:
+        while not stop.is_set():
+            store.list_sessions(limit=20)
+            reads[0] += 1
+
+    threads = [threading.Thread(target=read, args=(r,)) for r in readers for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    wal = Path(f"{path}-wal")
+    largest = 0
+    blob = "x" * 20_000
+    try:
+        for i in range(1_000):  # 20 MB of events
+            writer.ingest_batch(single([event(f"e{i}", f"s{i}", inputs={"blob": blob})], props(f"s{i}")))
+            largest = max(largest, wal.stat().st_size if wal.exists() else 0)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert reads[0] > 100  # the readers really were reading all along
+    assert path.stat().st_size > 16_000_000
+    assert largest < 2 * WAL_TRUNCATE_BYTES

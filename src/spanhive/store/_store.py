@@ -10,6 +10,7 @@ in any order.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sqlite3
 import threading
@@ -112,6 +113,10 @@ FROM sessions s LEFT JOIN events e ON e.session_id = s.session_id
 """
 
 
+WAL_TRUNCATE_BYTES = 8 * 1024 * 1024
+"""A write-ahead log past this size is checkpointed and emptied (see :meth:`Store._bound_wal`)."""
+
+
 class StoreError(Exception):
     """The database is missing, unreadable, or not a spanhive store; the message says which."""
 
@@ -154,6 +159,8 @@ class Store:
             else:
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 self._conn.execute("PRAGMA synchronous = NORMAL")
+                self._conn.execute("PRAGMA wal_autocheckpoint = 1000")  # pages: SQLite's default, said aloud
+                self._conn.execute(f"PRAGMA journal_size_limit = {WAL_TRUNCATE_BYTES}")
                 self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a readable spanhive database ({exc})") from None
@@ -255,6 +262,24 @@ class Store:
                 future.set_result(work(self._conn))
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller, re-raised there
                 future.set_exception(exc)
+            self._bound_wal()
+
+    def _bound_wal(self) -> None:
+        """Keep the write-ahead log near the database's size while others read it.
+
+        SQLite's automatic checkpoint copies the log back but cannot restart it while a reader (``serve``, the
+        CLI) is using its end, so under steady reads the file only grows. A ``TRUNCATE`` checkpoint waits
+        (``busy_timeout``) for the short read transactions to finish, then empties it.
+        """
+        try:
+            size = os.stat(f"{self.path}-wal").st_size
+        except OSError:
+            return
+        if size > WAL_TRUNCATE_BYTES:
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.DatabaseError:
+                pass  # busy past the timeout: the next write tries again
 
     @staticmethod
     def _event_row(event: Mapping[str, Any]) -> tuple[Any, ...]:
