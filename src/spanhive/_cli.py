@@ -254,7 +254,7 @@ def _print_spool(spool: Spool) -> None:
     print(f"Spool      {spool.directory}")
     print(f"Queued     {status.files} requests, {status.events} events, {status.bytes} bytes (cap {spool.max_bytes})")
     print(f"Oldest     {oldest}")
-    print(f"In flight  {status.claimed}    Quarantined  {status.quarantined}")
+    print(f"In flight  {status.claimed}    Abandoned  {status.abandoned}    Quarantined  {status.quarantined}")
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:

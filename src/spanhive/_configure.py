@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import Any, Optional
 
 from opentelemetry import trace
@@ -59,9 +60,24 @@ def configure(
         return provider
     exporter = SessionExporter(**exporter_settings)
     provider.add_span_processor(SessionSpanProcessor())
-    provider.add_span_processor(BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter))
+    provider.add_span_processor(_batch_processor(exporter) if batch else SimpleSpanProcessor(exporter))
     _mark(provider)
     return provider
+
+
+QUEUE_MAX_BYTES = 64 * 1024 * 1024
+"""What the batch processor's queue may hold, at most, of finished spans waiting for export."""
+SPAN_BYTES = 4096
+"""A generous size of one finished span in memory (an LLM span with a conversation is 2-4 KiB), which turns
+:data:`QUEUE_MAX_BYTES` into the span count the processor's queue is bounded by."""
+
+
+def _batch_processor(exporter: SessionExporter) -> BatchSpanProcessor:
+    """A batch processor whose queue rides out a burst (16k spans, 8 times the SDK's default, about 64 MiB at
+    most) while an export is in flight; ``OTEL_BSP_MAX_QUEUE_SIZE`` still wins where it is set."""
+    if os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE"):
+        return BatchSpanProcessor(exporter)
+    return BatchSpanProcessor(exporter, max_queue_size=QUEUE_MAX_BYTES // SPAN_BYTES)
 
 
 def _global_sdk_provider() -> Optional[Any]:

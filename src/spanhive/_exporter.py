@@ -270,11 +270,19 @@ def _has_entries(spool: Spool) -> bool:
         return False
 
 
+STATS_FILES_KEPT = 16
+"""Counters files of past processes kept for ``spanhive doctor``: the newest ones; older ones are deleted."""
+
+
 def _write_stats(spool: Spool, stats: Stats) -> None:
-    """Leave this process's counters where ``spanhive doctor`` looks for them."""
+    """Leave this process's counters where ``spanhive doctor`` looks for them, and only the last few
+    processes' (one file per process would pile up forever)."""
     try:
         path = spool.directory / f"stats-{os.getpid()}.json"
         path.write_text(json.dumps({"pid": os.getpid(), "time": time.time(), "counters": stats.snapshot()}))
+        kept = sorted(spool.directory.glob("stats-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[STATS_FILES_KEPT:]:
+            old.unlink(missing_ok=True)
     except OSError:
         pass
 
