@@ -137,9 +137,9 @@ class CaptureServer:
 class SilentServer:
     """Accepts TCP connections and never answers: the exporter's deadline is all that ends a request."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", port))
         self._sock.listen(16)
 
     @property
