@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import spanhive
 from spanhive.store import Store, StoreError
+from spanhive.store._store import WAL_TRUNCATE_BYTES
 from tests.conftest import make_provider
 
 Recorded = tuple[TracerProvider, InMemorySpanExporter]
@@ -181,10 +183,6 @@ def test_exporter_writes_to_the_embedded_store_by_default(
 def test_the_write_ahead_log_stays_bounded_while_others_read(tmp_path: Path) -> None:
     """A writer and two readers (``serve`` and the CLI) on one file: under steady reads SQLite's automatic
     checkpoint cannot restart the log, so it grew with every write; the store keeps it near its limit."""
-    import threading
-
-    from spanhive.store._store import WAL_TRUNCATE_BYTES
-
     path = tmp_path / "busy.db"
     writer = Store(path)
     readers = [Store(path, readonly=True), Store(path)]

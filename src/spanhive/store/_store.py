@@ -9,6 +9,7 @@ in any order.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -276,10 +277,8 @@ class Store:
         except OSError:
             return
         if size > WAL_TRUNCATE_BYTES:
-            try:
+            with contextlib.suppress(sqlite3.DatabaseError):  # busy past the timeout: the next write tries again
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            except sqlite3.DatabaseError:
-                pass  # busy past the timeout: the next write tries again
 
     @staticmethod
     def _event_row(event: Mapping[str, Any]) -> tuple[Any, ...]:
