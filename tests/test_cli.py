@@ -163,6 +163,19 @@ def test_spool_replay_sends_everything_with_a_summary(
     assert re.search(r"Sent 2 requests \(2 events delivered\) in [\d.]+ s \(\d+ events/s\); 0 requests left\.", out)
 
 
+def test_spool_replay_says_what_was_quarantined_and_fails(
+    capsys: pytest.CaptureFixture[str], queued: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request the server refuses for good is set aside, and the summary says so (exit code 1)."""
+    with CaptureServer([422]) as server:
+        monkeypatch.setenv("SPANHIVE_ENDPOINT", server.url)
+        monkeypatch.setenv("SPANHIVE_API_KEY", "k")
+        code, out, _ = run(capsys, "spool", "replay")
+    assert code == 1
+    assert re.search(r"Sent 1 requests \(1 events delivered\) .*; 1 quarantined; 0 requests left\.", out)
+    assert len(list((queued / "quarantine").iterdir())) == 1
+
+
 def test_spool_purge_asks_first(capsys: pytest.CaptureFixture[str], queued: Path) -> None:
     code, _, err = run(capsys, "spool", "purge")  # no terminal to ask on: refuse
     assert code == 2

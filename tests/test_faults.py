@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 
 import spanhive
+from spanhive._exporter import STATS_FILES_KEPT
 from spanhive._spool import CLAIMED, Spool
 from spanhive._stats import Stats
 from tests.capture import CaptureServer, SilentServer, free_port
@@ -318,3 +319,15 @@ def test_a_flapping_backend_loses_no_span_to_the_sdk_queue(tmp_path: Path) -> No
     assert len(accepted) >= created * 0.999
     assert max(accepted.values()) == 1  # none twice
     provider.shutdown()
+
+
+def test_stats_files_of_past_processes_do_not_pile_up(tmp_path: Path) -> None:
+    for pid in range(100_000, 100_040):
+        old = tmp_path / f"stats-{pid}.json"
+        old.write_text("{}")
+        os.utime(old, (time.time() - 3600, time.time() - 3600))
+    exporter = spanhive.SessionExporter(endpoint="http://127.0.0.1:9", api_key="k", spool_dir=tmp_path)
+    exporter.shutdown()
+    left = sorted(p.name for p in tmp_path.glob("stats-*.json"))
+    assert len(left) == STATS_FILES_KEPT
+    assert f"stats-{os.getpid()}.json" in left  # this process's counters are the ones kept for sure

@@ -232,7 +232,7 @@ def _replay(spool: Spool, settings: Settings, timeout_s: float) -> int:
             if result is Result.FAILED:
                 why = f" (stopped: {delivery.last_detail or 'the endpoint is failing'})"
                 break  # the endpoint is failing: stop rather than hammer it
-            sent += result is not Result.BOUNCED
+            sent += result not in (Result.BOUNCED, Result.REFUSED)
             print(f"  {sent}/{total.files} requests, {spool.stats.get('replayed')} events", end="\r", flush=True)
     finally:
         delivery.close()
