@@ -216,9 +216,7 @@ class SessionExporter(SpanExporter):
         if delivery is None:
             return True
         if spool is None:
-            lost = delivery.lost()
-            clean, self._lost_at_flush = lost == self._lost_at_flush, lost
-            return clean
+            return self._nothing_lost_since_flush(delivery)
         deadline = time.monotonic() + timeout_millis / 1000
         drained = False
         while time.monotonic() < deadline:
@@ -234,9 +232,12 @@ class SessionExporter(SpanExporter):
                 break  # the sink is down: what is left stays spooled, for the drainer
         else:
             drained = _nothing_waiting(spool)
+        return self._nothing_lost_since_flush(delivery) and drained
+
+    def _nothing_lost_since_flush(self, delivery: Delivery) -> bool:
         lost = delivery.lost()
         clean, self._lost_at_flush = lost == self._lost_at_flush, lost
-        return drained and clean
+        return clean
 
     def shutdown(self, timeout_millis: float = 30000) -> None:
         """Stop: interrupt any backoff (the batch in flight is spooled), stop replaying, release connections.
