@@ -19,6 +19,7 @@ count is known without reading it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -335,6 +336,14 @@ class Spool:
     def _read(self, path: Path) -> Optional[SpoolEntry]:
         try:
             data = path.read_bytes()
+        except FileNotFoundError:  # deleted under us (the folder removed by hand): nothing to send or count
+            return None
+        except OSError as exc:  # unreadable for now (EIO, EACCES): back in the queue, as it was
+            self._write_failed(path.parent, str(exc))
+            with contextlib.suppress(OSError):
+                os.rename(path, path.with_name(path.name.split(CLAIMED)[0]))
+            return None
+        try:
             entry = SpoolEntry()
             entry.ParseFromString(data)
         except Exception as exc:  # noqa: BLE001 - any decoding failure means the same thing: a bad file
