@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Tracer, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -52,6 +52,17 @@ def wait_for(condition: Any, timeout_s: float = 20.0) -> None:
         if time.monotonic() > end:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)
+
+
+def span_latencies(tracer: Tracer, count: int) -> list[float]:
+    """Seconds each of ``count`` spans took from start to end, as the application thread sees it."""
+    latencies = []
+    for i in range(count):
+        started = time.perf_counter()
+        with tracer.start_as_current_span(f"request-{i}"):
+            pass
+        latencies.append(time.perf_counter() - started)
+    return latencies
 
 
 def span_ids(spans: Sequence[ReadableSpan]) -> set[str]:
@@ -100,13 +111,7 @@ def test_the_app_thread_is_not_blocked_during_an_outage(tmp_path: Path) -> None:
         server.fail_with = 503
         provider = TracerProvider()
         provider.add_span_processor(BatchSpanProcessor(exporter_for(server.url, tmp_path), schedule_delay_millis=50))
-        tracer = provider.get_tracer("t")
-        latencies = []
-        for i in range(3000):
-            started = time.perf_counter()
-            with tracer.start_as_current_span(f"request-{i}"):
-                pass
-            latencies.append(time.perf_counter() - started)
+        latencies = span_latencies(provider.get_tracer("t"), 3000)
         provider.shutdown()
         assert len(server.requests) >= 1  # the outage was real: exports were attempted and failed
     latencies.sort()

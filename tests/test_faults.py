@@ -25,7 +25,7 @@ from spanhive._exporter import STATS_FILES_KEPT
 from spanhive._spool import CLAIMED, Spool
 from spanhive._stats import Stats
 from tests.capture import CaptureServer, SilentServer, free_port
-from tests.test_delivery import Recorded, span_ids, spans_of
+from tests.test_delivery import Recorded, span_ids, span_latencies, spans_of
 
 CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 
@@ -219,13 +219,7 @@ def test_span_end_stays_fast_with_a_simple_processor_once_the_backend_failed(tmp
     with tracer.start_as_current_span("first"):  # connection refused: spooled, the breaker opens
         pass
     with SilentServer(port):
-        latencies = []
-        for i in range(300):
-            started = time.perf_counter()
-            with tracer.start_as_current_span(f"request-{i}"):
-                pass
-            latencies.append(time.perf_counter() - started)
-        latencies.sort()
+        latencies = sorted(span_latencies(tracer, 300))
         assert latencies[len(latencies) * 99 // 100] <= 0.05
         assert exporter.spool is not None
         assert exporter.spool.status().events + exporter.spool.status().claimed >= 300

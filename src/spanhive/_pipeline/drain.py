@@ -8,8 +8,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, Optional, TypeVar, cast
+from typing import Optional
 
 from opentelemetry import context as otel_context
 
@@ -18,8 +17,6 @@ from spanhive._log import limited
 from spanhive._pipeline.deliver import Delivery, Result
 from spanhive._pipeline.pack import Body, decode, smaller
 from spanhive._spool import Claim, Spool
-
-T = TypeVar("T")
 
 
 def send_bodies(delivery: Delivery, bodies: list[Body], deadline: float) -> list[Result]:
@@ -103,20 +100,24 @@ class Drainer:
     def _run(self) -> None:
         token = suppressed()
         try:
-            self._safely(self.spool.recover)
+            pause = self._step_safely(recover=True)
             while not self._stopped:
-                self._pause(self._safely(self._step, default=self.MAX_BACKOFF_S))
+                self._pause(pause)
+                pause = self._step_safely()
         finally:
             otel_context.detach(token)
 
-    def _safely(self, work: Callable[[], T], default: Any = 0) -> T:
-        """``work()``, logged (once in a while) and survived if it raises: the drainer must outlive a full disk
-        or a bug, or nothing would be replayed until the process restarts."""
+    def _step_safely(self, recover: bool = False) -> float:
+        """:meth:`_step` (after taking back what dead processes left, the first time), logged once in a while
+        and survived if it raises: the drainer must outlive a full disk or a bug, or nothing would be replayed
+        until the process restarts."""
         try:
-            return work()
+            if recover:
+                self.spool.recover()
+            return self._step()
         except Exception:  # noqa: BLE001 - a background thread must log, never die
             limited.log(logging.ERROR, "drainer", "spanhive: the spool drainer hit an error; going on", exc_info=True)
-            return cast(T, default)
+            return self.MAX_BACKOFF_S
 
     def _pause(self, seconds: float) -> None:
         """Wait before the next step, or until :meth:`stop`."""
