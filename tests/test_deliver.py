@@ -5,6 +5,7 @@ replay, and shutdown before a backoff sleep."""
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import threading
 from dataclasses import dataclass
@@ -302,6 +303,35 @@ def test_a_413_for_a_lone_small_event_drops_it_counted() -> None:
     p = policy([413])
     assert send_bodies(p.delivery, [body_of(1)], p.clock.now + 10) == [Result.DROPPED]
     assert p.stats.snapshot() == {"dropped": 1}
+
+
+def test_a_413_for_a_lone_event_with_nothing_long_to_cut_ends_dropped_counted() -> None:
+    """Over a kibibyte of short values: nothing can be cut without cutting ids or names, so it is given up on
+    (counted), not cut forever."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("deliver").start_as_current_span(
+        "root", attributes={f"k{i}": "v" * 40 for i in range(40)}
+    ):
+        pass
+    (body,) = prepare(memory.get_finished_spans(), Defaults(), NO_LIMIT).bodies
+    assert body.size > 1024
+    p = policy([413] * 10)
+    assert send_bodies(p.delivery, [body], p.clock.now + 10) == [Result.DROPPED]
+    assert len(p.memory.requests) == 1
+    assert p.stats.snapshot() == {"dropped": 1}
+
+
+def test_a_413_for_every_size_cuts_a_lone_event_down_then_gives_up_counted() -> None:
+    p = policy([413] * 50)
+    assert send_bodies(p.delivery, [body_of(1, text="x" * 50_000)], p.clock.now + 10) == [Result.DROPPED]
+    sizes = [len(r.wire) for r in p.memory.requests]
+    assert all(later < earlier for earlier, later in itertools.pairwise(sizes))  # each try smaller than the last
+    assert sizes[1] <= sizes[0] // 2
+    assert p.stats.get("dropped") == 1
+    ids = {json.loads(r.wire)["events"][0]["event_id"] for r in p.memory.requests}
+    assert len(ids) == 1  # its id was never cut
 
 
 def test_one_failed_body_does_not_stop_the_others(tmp_path: Path) -> None:

@@ -180,13 +180,15 @@ def halves(body: Body) -> Optional[list[Body]]:
 
 def smaller(body: Body) -> Optional[list[Body]]:
     """What to send instead of a body the server refused as too large (``413``): its halves, or for a lone
-    event its largest values cut to half its size; ``None`` for a lone event too small to cut (1 KiB)."""
+    event its largest values cut to half its size; ``None`` for a lone event too small to cut (1 KiB) or with
+    no value long enough to cut."""
     parts = halves(body)
     if parts is not None:
         return parts
     if body.size <= 1024:
         return None
-    return [shrunk(body, body.size // 2)]
+    cut = shrunk(body, body.size // 2)
+    return [cut] if cut.cut else None
 
 
 def shrunk(body: Body, limit: int) -> Body:
@@ -230,7 +232,8 @@ def _decoded_parts(body: dict[str, Any]) -> list[Part]:
 
 def shrink_to_fit(body: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any], bytes, int]:
     """A one-event body over the size limit, with its largest string values cut (with a marker) until the
-    JSON fits; returns the body, its JSON and how many values were cut. Never drops the event."""
+    JSON fits; returns the body, its JSON and how many values were cut. Never drops the event, and never cuts
+    its ids and names: a body that holds nothing left to cut stays over the limit."""
     cut = 0
     payload = to_json(body)
     while len(payload) > max_bytes:
@@ -239,25 +242,38 @@ def shrink_to_fit(body: dict[str, Any], max_bytes: int) -> tuple[dict[str, Any],
             break
         container, key, text = largest
         excess = len(payload) - max_bytes
-        keep = max(0, len(text) - excess - 256)
-        if keep >= len(text):
+        shorter = truncate(text, max(0, len(text) - excess - 256))
+        if len(shorter) >= len(text):  # the marker would not make it shorter: every cut must gain, or it ends
             break
-        container[key] = truncate(text, keep)
+        container[key] = shorter
         cut += 1
         payload = to_json(body)
     return body, payload, cut
 
 
+_NEVER_CUT = frozenset(
+    {"event_id", "session_id", "parent_id", "children_ids", "event_type", "event_name", "session_name", "source",
+     "project"}
+)  # fmt: skip
+"""Keys whose values say what a record is and where it belongs: cutting them would break the session."""
+MIN_CUT_CHARS = 64
+"""Strings this short are never cut: ids, names, a marker; only values worth cutting are."""
+
+
 def _largest_string(value: Any) -> Optional[tuple[Any, Any, str]]:
     best: Optional[tuple[Any, Any, str]] = None
+    longest = MIN_CUT_CHARS
     stack = [value]
     while stack:
         node = stack.pop()
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        if isinstance(node, dict):
+            items: Any = ((k, v) for k, v in node.items() if k not in _NEVER_CUT)
+        else:
+            items = enumerate(node) if isinstance(node, list) else ()
         for key, item in items:
             if isinstance(item, str):
-                if best is None or len(item) > len(best[2]):
-                    best = (node, key, item)
+                if len(item) > longest:
+                    best, longest = (node, key, item), len(item)
             elif isinstance(item, (dict, list)):
                 stack.append(item)
     return best
