@@ -470,6 +470,17 @@ def test_openinference_annotations_split_by_annotator_and_session_scope(recorded
     assert event["metrics"] == {"toxicity": "clean", "toxicity_explanation": "no slurs"}
     assert grouped.properties["feedback"] == {"resolved": "yes"}
     assert not any(key.startswith("session.") for key in event["metadata"])
+    nameless = mapped(
+        recorded,
+        {
+            "annotations.0.annotation.score": 1,  # no name: nothing to file it under
+            "annotations.1.annotation.name": "helpful",
+            "annotations.1.annotation.score": 0,
+        },
+    )
+    assert nameless["metrics"] == {"helpful": 0}
+    assert nameless["metadata"]["annotations.0.annotation.score"] == 1  # kept as sent, not lost
+    assert "annotations.1.annotation.name" not in nameless["metadata"]
 
 
 def test_openinference_tool_span_arguments_come_from_input_value(recorded: Recorded) -> None:
@@ -489,6 +500,165 @@ def test_openinference_tool_span_arguments_come_from_input_value(recorded: Recor
     assert event["inputs"] == {"q": "otel"}
     assert event["outputs"] == {"output": "3 results"}
     assert event["config"] == {"tool_name": "search", "tool_parameters": {"type": "object"}}
+
+
+def _llm_io(recorded: Recorded, attributes: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    event = mapped(recorded, {"openinference.span.kind": "LLM", **attributes})
+    return event["inputs"].get("chat_history"), event["outputs"], event["metadata"]
+
+
+def test_openinference_message_fields_map_exactly(recorded: Recorded) -> None:
+    """Every field of an OpenInference message (semantic_conventions.md §message), each to its exact place."""
+    history, _, metadata = _llm_io(
+        recorded,
+        {
+            "llm.input_messages.0.message.content": "be brief",  # no role: still a message
+            "llm.input_messages.1.message.role": "user",
+            "llm.input_messages.1.message.contents.0.message_content.type": "text",
+            "llm.input_messages.1.message.contents.0.message_content.text": "line one",
+            "llm.input_messages.1.message.contents.1.message_content.type": "text",
+            "llm.input_messages.1.message.contents.1.message_content.text": "line two",
+            "llm.input_messages.2.message.role": "assistant",
+            "llm.input_messages.2.message.tool_calls.0.tool_call.id": "call_1",
+            "llm.input_messages.2.message.tool_calls.0.tool_call.function.name": "lookup",
+            "llm.input_messages.2.message.tool_calls.0.tool_call.function.arguments": '{"q": "x"}',
+            "llm.input_messages.2.message.tool_calls.1.tool_call.function.name": "other",
+            "llm.input_messages.3.message.role": "tool",
+            "llm.input_messages.3.message.tool_call_id": "call_1",
+            "llm.input_messages.3.message.name": "lookup",
+            "llm.input_messages.3.message.content": "found",
+            "llm.input_messages.4.message.role": "assistant",
+            "llm.input_messages.4.message.function_call_name": "legacy",
+            "llm.input_messages.4.message.function_call_arguments_json": '{"a": 1}',
+            "llm.input_messages.5.message.role": "user",  # neither content nor contents
+            "llm.input_messages.6.message.role": "user",
+            "llm.input_messages.6.message.contents.0.message_content.type": "text",  # a text part without text
+        },
+    )
+    assert history == [
+        {"role": "unknown", "content": "be brief"},
+        {"role": "user", "content": "line one\nline two"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "x"}'}},
+                {"type": "function", "function": {"name": "other", "arguments": None}},
+            ],
+        },
+        {"role": "tool", "content": "found", "tool_call_id": "call_1", "name": "lookup"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"type": "function", "function": {"name": "legacy", "arguments": '{"a": 1}'}}],
+        },
+        {"role": "user", "content": ""},
+        {"role": "user", "content": ""},
+    ]
+    assert not any(key.startswith("llm.input_messages") for key in metadata)  # every field was consumed
+
+
+def test_openinference_message_contents_that_are_not_all_text_stay_parts(recorded: Recorded) -> None:
+    history, _, _ = _llm_io(
+        recorded,
+        {
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "ignored when contents exist",
+            "llm.input_messages.0.message.contents.0.message_content.type": "text",
+            "llm.input_messages.0.message.contents.0.message_content.text": "look",
+            "llm.input_messages.0.message.contents.1.message_content.type": "image",
+            "llm.input_messages.0.message.contents.1.message_content.image.image.url": "https://x/y.png",
+            "llm.input_messages.1.message.role": "user",
+            "llm.input_messages.1.message.contents.0.type": "text",  # a part without its message_content wrapper
+            "llm.input_messages.1.message.contents.0.text": "bare",
+        },
+    )
+    assert history == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image", "image": {"image": {"url": "https://x/y.png"}}},
+            ],
+        },
+        {"role": "user", "content": "bare"},
+    ]
+
+
+def test_openinference_entries_that_are_not_messages_are_skipped(recorded: Recorded) -> None:
+    history, outputs, metadata = _llm_io(
+        recorded,
+        {
+            "llm.input_messages.0.role": "user",  # no ``message.`` level: not a message
+            "llm.input_messages.1.message.role": "user",
+            "llm.input_messages.1.message.content": "hi",
+            "llm.output_messages.0.note": "x",  # the only output entry is not a message either
+            "llm.choices.0.completion.text": "fallback",
+        },
+    )
+    assert history == [{"role": "user", "content": "hi"}]
+    assert outputs["role"] == "assistant"
+    assert outputs["content"] == "fallback"
+    assert metadata["llm.input_messages.0.role"] == "user"  # kept, as sent, where nothing else took it
+
+
+def test_openinference_output_messages_and_their_finish_reason(recorded: Recorded) -> None:
+    _, outputs, metadata = _llm_io(
+        recorded,
+        {
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": "done",
+            "llm.finish_reason": "stop",
+            "output.value": '{"choices": []}',
+            "output.mime_type": "application/json",
+        },
+    )
+    assert outputs == {"role": "assistant", "content": "done", "finish_reason": "stop"}
+    assert "output.value" not in metadata
+    assert "output.mime_type" not in metadata
+
+
+def test_openinference_embeddings_in_index_order_with_their_size(recorded: Recorded) -> None:
+    event = mapped(
+        recorded,
+        {
+            "openinference.span.kind": "EMBEDDING",
+            "embedding.model_name": "e-1",
+            "embedding.invocation_parameters": '{"dimensions": 4, "encoding_format": "float"}',
+            "embedding.embeddings.10.embedding.text": "eleventh",
+            "embedding.embeddings.2.embedding.text": "third",
+            "embedding.embeddings.2.embedding.vector": (0.1, 0.2),
+            "embedding.embeddings.10.embedding.vector": (0.1, 0.2, 0.3, 0.4),
+            "embedding.embeddings.3.embedding.vector": (0.5,),  # a vector without its text
+        },
+    )
+    assert event["inputs"] == {"texts": ["third", "eleventh"]}  # 2 before 10: numbers, not strings
+    assert event["config"] == {"model": "e-1", "dimensions": 4, "encoding_format": "float"}
+    assert (event["metadata"]["embedding_count"], event["metadata"]["embedding_dimensions"]) == (3, 4)
+    assert not any(key.startswith("embedding.") for key in event["metadata"])
+
+
+def test_openinference_embeddings_without_texts_or_vectors(recorded: Recorded) -> None:
+    vectors_only = mapped(
+        recorded, {"openinference.span.kind": "EMBEDDING", "embedding.embeddings.0.embedding.vector": (1.0, 2.0)}
+    )
+    assert "texts" not in vectors_only["inputs"]
+    assert (vectors_only["metadata"]["embedding_count"], vectors_only["metadata"]["embedding_dimensions"]) == (1, 2)
+    odd = mapped(
+        recorded,
+        {
+            "openinference.span.kind": "EMBEDDING",
+            "embedding.embeddings.1.embedding.text": "a",
+            "embedding.embeddings.1.embedding.vector": "not a vector",
+            "embedding.embeddings.x.embedding.text": "unnumbered",
+        },
+    )
+    assert odd["inputs"] == {"texts": ["unnumbered", "a"]}  # an index that is not a number sorts first
+    assert odd["metadata"]["embedding_count"] == 2
+    assert "embedding_dimensions" not in odd["metadata"]
+    none = mapped(recorded, {"openinference.span.kind": "EMBEDDING", "embedding.model_name": "e-1"})
+    assert "embedding_count" not in none["metadata"]
+    assert none["config"] == {"model": "e-1"}
 
 
 # --- Langfuse (langfuse-python _client/attributes.py, constants.py) -------------------------------------

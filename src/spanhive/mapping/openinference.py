@@ -103,8 +103,27 @@ def _messages_at(attrs: SpanAttrs, prefix: str) -> Optional[list[dict[str, Any]]
     items = indexed(attrs, prefix)
     if items is None:
         return None
-    messages = [m for m in (_message(item) for item in items) if m is not None]
+    messages = []
+    skipped = []
+    for position, item in enumerate(items):
+        message = _message(item)
+        if message is None:
+            skipped.append(position)
+        else:
+            messages.append(message)
+    _release(attrs, prefix, skipped)
     return messages or None
+
+
+def _release(attrs: SpanAttrs, prefix: str, positions: list[int]) -> None:
+    """Give back the keys of the items of ``indexed(attrs, prefix)`` at ``positions`` that the caller could not
+    use, so that they stay in metadata as sent instead of vanishing."""
+    if not positions:
+        return
+    entries = attrs.numbered(prefix)
+    order = sorted({index for index, _, _, _ in entries})  # item ``p`` of the rebuilt list is index ``order[p]``
+    unused = {order[p] for p in positions}
+    attrs.used.difference_update(key for index, _, _, key in entries if index in unused)
 
 
 def _llm(attrs: SpanAttrs, draft: Draft) -> None:
@@ -259,11 +278,11 @@ def _tool(attrs: SpanAttrs, draft: Draft) -> None:
 def _feedback(attrs: SpanAttrs, prefix: str, target: dict[str, Any]) -> None:
     """``annotations.<i>.annotation.*`` → ``metrics`` (LLM/CODE annotators) or ``feedback`` (HUMAN)."""
     items = indexed(attrs, prefix) if attrs.under(prefix) else None
-    for item in items or ():
-        if not isinstance(item, dict) or len(item) != 1:
-            continue
-        entry = next(iter(item.values()))
+    skipped = []
+    for position, item in enumerate(items or ()):
+        entry = next(iter(item.values())) if isinstance(item, dict) and len(item) == 1 else None
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            skipped.append(position)
             continue
         field = "feedback" if str(entry.get("annotator_kind", "")).upper() == _HUMAN else "metrics"
         bucket = target.setdefault(field, {})
@@ -271,3 +290,4 @@ def _feedback(attrs: SpanAttrs, prefix: str, target: dict[str, Any]) -> None:
         bucket.setdefault(entry["name"], value)
         if entry.get("explanation") is not None:
             bucket.setdefault(entry["name"] + "_explanation", entry["explanation"])
+    _release(attrs, prefix, skipped)
