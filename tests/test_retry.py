@@ -8,7 +8,16 @@ from email.utils import format_datetime
 
 import pytest
 
-from spanhive._retry import Attempt, Backoff, Retrier, Verdict, parse_retry_after
+from spanhive._retry import (
+    RETRYABLE_STATUSES,
+    Attempt,
+    Backoff,
+    Outcome,
+    Retrier,
+    Verdict,
+    for_status,
+    parse_retry_after,
+)
 
 
 class FakeClock:
@@ -116,3 +125,88 @@ def test_parse_retry_after_http_date() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
     header = format_datetime(datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC), usegmt=True)
     assert parse_retry_after(header, now=lambda: now) == 30.0
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (200, Attempt(Verdict.SUCCESS, status=200)),
+        (299, Attempt(Verdict.SUCCESS, status=299)),
+        (199, Attempt(Verdict.PERMANENT, "why", status=199)),
+        (300, Attempt(Verdict.PERMANENT, "why", status=300)),
+        (400, Attempt(Verdict.PERMANENT, "why", status=400)),
+        (500, Attempt(Verdict.PERMANENT, "why", status=500)),  # retried by the drainer, not on the spot
+        (429, Attempt(Verdict.RETRY, "why", 7.0, 429)),
+        (502, Attempt(Verdict.RETRY, "why", 7.0, 502)),
+        (503, Attempt(Verdict.RETRY, "why", 7.0, 503)),
+        (504, Attempt(Verdict.RETRY, "why", 7.0, 504)),
+    ],
+)
+def test_what_each_status_means(status: int, expected: Attempt) -> None:
+    assert for_status(status, "why", "7") == expected
+    assert for_status(status).detail == ""  # nothing said, nothing invented
+    assert for_status(status).retry_after_s is None
+
+
+def test_only_overload_and_gateway_statuses_are_worth_retrying() -> None:
+    assert frozenset({429, 502, 503, 504}) == RETRYABLE_STATUSES
+
+
+def test_every_way_out_says_how_many_attempts_and_why() -> None:
+    """Each exit of the loop, its whole ``Outcome``: attempts counted, the last answer, the reason."""
+    ok = Attempt(Verdict.SUCCESS, status=200)
+    refused = Attempt(Verdict.PERMANENT, "400", status=400)
+
+    def outcome(*answers: Attempt, deadline: float = 10.0, stop_after: int = 0) -> Outcome:
+        clock = FakeClock()
+        retrier = FakeRetrier(clock)
+        calls = iter(range(1, 100))
+
+        def attempt(left: float) -> Attempt:
+            if next(calls) == stop_after:
+                retrier.stop.set()
+            return answers[min(len(clock.sleeps), len(answers) - 1)]
+
+        return retrier.run(attempt, deadline=deadline)
+
+    assert outcome(RETRY, ok) == Outcome(True, 2, ok)
+    assert outcome(RETRY, RETRY, refused) == Outcome(False, 3, refused, "permanent")
+    assert outcome(RETRY, deadline=1.0) == Outcome(False, 2, RETRY, "deadline")  # 0.5 s waited, 1 s would pass it
+    assert outcome(RETRY, stop_after=2) == Outcome(False, 2, RETRY, "shutdown")  # stopped while it was trying
+
+
+def test_a_stop_during_the_wait_ends_the_loop_as_shutdown() -> None:
+    stop = threading.Event()
+    answers = iter([RETRY, RETRY])
+
+    def interrupted(seconds: float) -> bool:
+        stop.set()
+        return True
+
+    retrier = Retrier(Backoff(), clock=lambda: 0.0, stop=stop, rand=lambda: 0.5, wait=interrupted)
+    assert retrier.run(lambda left: next(answers), deadline=10.0) == Outcome(False, 1, RETRY, "shutdown")
+
+
+def test_the_time_left_is_never_negative() -> None:
+    told: list[float] = []
+    now = iter([20.0, 20.0])
+
+    def attempt(left: float) -> Attempt:
+        told.append(left)
+        return Attempt(Verdict.SUCCESS)
+
+    Retrier(clock=lambda: next(now)).run(attempt, deadline=10.0)
+    assert told == [0.0]
+
+
+def test_a_wait_that_ends_exactly_at_the_deadline_is_taken() -> None:
+    clock = FakeClock()
+    answers = iter([Attempt(Verdict.RETRY, retry_after_s=10.0), Attempt(Verdict.SUCCESS)])
+    outcome = FakeRetrier(clock).run(lambda left: next(answers), deadline=10.0)
+    assert (outcome.delivered, clock.sleeps) == (True, [10.0])
+
+
+def test_a_retry_after_date_in_the_past_means_now() -> None:
+    now = datetime(2026, 1, 1, 0, 1, tzinfo=UTC).timestamp()
+    header = format_datetime(datetime(2026, 1, 1, tzinfo=UTC), usegmt=True)
+    assert parse_retry_after(header, now=lambda: now) == 0.0
