@@ -81,7 +81,6 @@ def _streamed(spans: Iterable[ReadableSpan], defaults: Defaults, max_request_byt
     mapped, so a batch's records never all live at once."""
     assembly = Assembly(defaults)
     encoder = Encoder()
-    redact, redact_flat = privacy.redact_record, privacy.redact_flat
     redacted = truncated = 0
     for span in spans:  # map_spans, without a generator's frame per span
         mapped = map_span_safely(span, defaults)
@@ -90,13 +89,16 @@ def _streamed(spans: Iterable[ReadableSpan], defaults: Defaults, max_request_byt
         event, facts = mapped
         truncated += facts.truncated
         entry = assembly.add(event, facts)
-        redacted += redact_flat(event["metadata"]) if facts.flat else redact(cast("dict[str, Any]", event))
+        if facts.flat:  # direct calls, not local aliases: compiled, they are native calls
+            redacted += privacy.redact_flat(event["metadata"])
+        else:
+            redacted += privacy.redact_record(cast("dict[str, Any]", event))
         encoder.add(entry, event, facts)
     sessions = assembly.finish()
     if not sessions:
         return Prepared([], redacted, truncated)
     for session in sessions:
-        redacted += redact(cast("dict[str, Any]", session.properties))
+        redacted += privacy.redact_record(cast("dict[str, Any]", session.properties))
     return Prepared(pack(encoder.parts(sessions), max_request_bytes), redacted, truncated)
 
 

@@ -31,7 +31,6 @@ _SAFE: set[Any] = set()
 _SECRET: set[Any] = set()
 """Keys already judged, each in one of the two; both are cleared past :data:`_CACHE_SIZE` keys."""
 _CACHE_SIZE = 8192  # distinct keys remembered
-_NESTED = frozenset({dict, list})
 
 
 def is_sensitive(key: Any) -> bool:
@@ -55,24 +54,22 @@ def is_sensitive(key: Any) -> bool:
 def redact(value: Any) -> int:
     """Replace the values of sensitive keys in ``value``, at any depth, by ``[REDACTED]``; returns how many.
 
-    Records repeat the same few keys, so a dict whose keys are all known to be safe is passed in one set
-    comparison, and its values are looked into only when one of them is a dict or a list.
+    One loop over each dict's items, a set lookup per key: measured faster than set comparisons of whole key
+    views on records with nested values, from the source and twice as fast compiled (``benchmarks/``).
     """
     count = 0
     if value.__class__ is dict:
-        keys = value.keys()
-        if not keys <= _SAFE:
-            for key in keys - _SAFE:
-                if is_sensitive(key):
-                    item = value[key]
-                    if item is not None and item != REDACTED:
-                        value[key] = REDACTED
-                        count += 1
-        if not _NESTED.isdisjoint(map(type, value.values())):
-            for item in value.values():
+        safe = _SAFE
+        for key, item in value.items():
+            if item is None:
+                continue
+            if key in safe or not is_sensitive(key):
                 if item.__class__ is dict or item.__class__ is list:
                     count += redact(item)
-    elif value.__class__ is list and not _NESTED.isdisjoint(map(type, value)):
+            elif item != REDACTED:
+                value[key] = REDACTED  # the same key: safe while iterating
+                count += 1
+    elif value.__class__ is list:
         for item in value:
             if item.__class__ is dict or item.__class__ is list:
                 count += redact(item)
@@ -82,17 +79,17 @@ def redact(value: Any) -> int:
 def redact_record(record: dict[str, Any]) -> int:
     """:func:`redact` over a record's dict fields (an event's or a session's); returns how many."""
     count = 0
-    safe, nested = _SAFE, _NESTED
-    for value in filter(None, map(record.get, DICT_FIELDS)):  # most fields are empty: skipped in C
-        if value.__class__ is dict and value.keys() <= safe and nested.isdisjoint(map(type, value.values())):
-            continue  # the common case, decided without a call: known keys, flat values
-        count += redact(value)
+    for field in DICT_FIELDS:
+        value = record.get(field)
+        if value:
+            count += redact(value)
     return count
 
 
 def redact_flat(values: dict[str, Any]) -> int:
     """:func:`redact` for a dict known to hold nothing to look into (a flat record's ``metadata``): only its
-    keys are judged, in one set comparison when all of them are known to be safe."""
+    keys are judged, in one set comparison when all of them are known to be safe (faster than the loop here,
+    where there is nothing to descend into)."""
     count = 0
     if not values.keys() <= _SAFE:
         for key in values.keys() - _SAFE:
