@@ -89,7 +89,7 @@ def _streamed(spans: Iterable[ReadableSpan], defaults: Defaults, max_request_byt
         event, facts = mapped
         truncated += facts.truncated
         entry = assembly.add(event, facts)
-        if facts.flat:  # direct calls, not local aliases: compiled, they are native calls
+        if facts.flat:
             redacted += privacy.redact_flat(event["metadata"])
         else:
             redacted += privacy.redact_record(cast("dict[str, Any]", event))

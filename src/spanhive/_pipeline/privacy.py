@@ -54,8 +54,8 @@ def is_sensitive(key: Any) -> bool:
 def redact(value: Any) -> int:
     """Replace the values of sensitive keys in ``value``, at any depth, by ``[REDACTED]``; returns how many.
 
-    One loop over each dict's items, a set lookup per key: measured faster than set comparisons of whole key
-    views on records with nested values, from the source and twice as fast compiled (``benchmarks/``).
+    One loop over each dict's items, a set lookup per key: on records with nested values this measured faster
+    than comparing whole key views with sets, from the source and about twice as fast compiled.
     """
     count = 0
     if value.__class__ is dict:
