@@ -18,6 +18,14 @@ from spanhive._pipeline.assemble import whole_sessions
 from spanhive.mapping import Defaults, map_span
 
 
+@pytest.fixture(autouse=True)
+def _cold_caches() -> None:
+    """Every id here is derived afresh, not recalled from a cache an earlier test (or process) warmed: a
+    change to the derivation must show in these tests whatever ran before them."""
+    for cached in (_ids.event_id, _ids.trace_session_id, _ids.session_id_for):
+        cached.cache_clear()
+
+
 def test_event_ids_are_uuid4_shaped_and_stable() -> None:
     value = _ids.event_id(0x0AF7651916CD43DD8448EB211C80319C, 0x00F067AA0BA902B7)
     parsed = uuid.UUID(value)
