@@ -47,6 +47,8 @@ class CaptureServer:
         """Body of every reply, instead of ``{"success": …}``."""
         self.max_body = max_body
         """Bodies larger than this (decoded bytes) get a 413, as a server with a smaller limit would answer."""
+        self.gate: Optional[threading.Event] = None
+        """While set to an event, every request is recorded, then held unanswered until the event is set."""
         self._lock = threading.Lock()
         owner = self
 
@@ -76,6 +78,9 @@ class CaptureServer:
                             time.monotonic(),
                         )
                     )
+                gate = owner.gate
+                if gate is not None:
+                    gate.wait()
                 status, headers = reply if isinstance(reply, tuple) else (reply, {})
                 owner.requests[-1].status = status
                 payload = (owner.reply_body or json.dumps({"success": 200 <= status < 300})).encode()

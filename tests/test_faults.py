@@ -210,17 +210,21 @@ def test_short_lived_threads_share_one_bounded_connection_pool(tmp_path: Path) -
 
 
 def test_span_end_stays_fast_with_a_simple_processor_once_the_backend_failed(tmp_path: Path) -> None:
-    """Refusing, then black-holed: after the first failure, ending a span costs a spool write, not a timeout."""
+    """Refusing, then black-holed: after the first failure, ending a span costs a spool write, not a deadline."""
     port = free_port()
-    exporter = spanhive.SessionExporter(endpoint=f"http://127.0.0.1:{port}", api_key="k", spool_dir=tmp_path)
+    exporter = spanhive.SessionExporter(
+        endpoint=f"http://127.0.0.1:{port}", api_key="k", spool_dir=tmp_path, timeout_s=120
+    )
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("t")
     with tracer.start_as_current_span("first"):  # connection refused: spooled, the breaker opens
         pass
-    with SilentServer(port):
-        latencies = sorted(span_latencies(tracer, 300))
-        assert latencies[len(latencies) * 99 // 100] <= 0.05
+    with SilentServer(port):  # were any of these exports sent, it would wait out its 120 s deadline
+        app = threading.Thread(target=span_latencies, args=(tracer, 300), daemon=True)
+        app.start()
+        app.join(timeout=60)
+        assert not app.is_alive()
         assert exporter.spool is not None
         assert exporter.spool.status().events + exporter.spool.status().claimed >= 300
     exporter.shutdown(timeout_millis=1000)
