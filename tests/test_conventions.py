@@ -861,3 +861,117 @@ def test_a_second_convention_repeating_the_same_conversation_is_not_kept_twice(r
     )
     assert "input.value" not in event["metadata"]
     assert event["metadata"]["llm.input_messages.0.message.name"] == "ada"  # not in the other copy: kept
+
+
+def _own_metadata(event: Event) -> dict[str, Any]:
+    """The event's metadata without what every span here carries (ids, kind, scope, service)."""
+    common = {"trace_id", "span_id", "span_kind", "otel.scope.name", "service.name"}
+    return {k: v for k, v in event["metadata"].items() if k not in common}
+
+
+def test_openinference_copies_are_matched_message_by_message(recorded: Recorded) -> None:
+    """Against a higher convention's conversation, each copied field is compared with the message at its own
+    position: equal fields are consumed, a differing field or a message past the end stays; the raw
+    request and response go only on an LLM span (on a chain they are the chain's own I/O)."""
+    attributes = {
+        "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "Hi"}]}]',
+        "gen_ai.output.messages": json.dumps(
+            [{"role": "assistant", "parts": [{"type": "text", "content": c}]} for c in ("A", "B")]
+        ),
+        "llm.input_messages.0.message.role": "user",
+        "llm.input_messages.0.message.content": "Hi",
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.content": "A",
+        "llm.output_messages.1.message.role": "assistant",
+        "llm.output_messages.1.message.content": "other",
+        "llm.output_messages.2.message.role": "assistant",
+        "llm.output_messages.2.message.content": "B",
+        "input.value": "raw in",
+        "output.value": "raw out",
+    }
+    kept = {
+        "llm.output_messages.1.message.content": "other",
+        "llm.output_messages.2.message.role": "assistant",
+        "llm.output_messages.2.message.content": "B",
+    }
+    llm = mapped(recorded, {"openinference.span.kind": "LLM", **attributes})
+    assert llm["inputs"] == {"chat_history": [{"role": "user", "content": "Hi"}]}
+    assert llm["outputs"]["choices"] == [{"role": "assistant", "content": "A"}, {"role": "assistant", "content": "B"}]
+    assert _own_metadata(llm) == kept
+    chain = mapped(recorded, {"openinference.span.kind": "CHAIN", **attributes})
+    assert _own_metadata(chain) == {**kept, "input.value": "raw in", "output.value": "raw out"}
+
+
+def test_openinference_completion_prompts_choices_model_provider_and_tools(recorded: Recorded) -> None:
+    """The completion API's ``llm.prompts``/``llm.choices``, and every config attribute of an LLM span."""
+    event = mapped(
+        recorded,
+        {
+            "openinference.span.kind": "LLM",
+            "llm.prompts.0.prompt.text": "Once",
+            "llm.prompts.1.prompt.text": "Twice",
+            "llm.choices.0.completion.text": "a",
+            "llm.choices.1.completion.text": "b",
+            "llm.choices.2.completion.other": "no text",
+            "llm.finish_reason": "length",
+            "llm.request.model_name": "davinci",
+            "llm.response.model_name": "davinci-002",
+            "llm.provider": "openai",
+            "llm.system": "openai-system",
+            "llm.tools.0.tool.json_schema": '{"type": "function", "function": {"name": "f"}}',
+            "llm.tools.1.tool.json_schema": "not json",
+            "input.value": "raw in",
+            "output.value": "raw out",
+            "output.mime_type": "text/plain",
+        },
+    )
+    assert event["inputs"] == {"prompt": ["Once", "Twice"]}
+    assert event["outputs"] == {
+        "role": "assistant",
+        "content": "a",
+        "choices": [{"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}],
+        "finish_reason": "length",
+    }
+    assert event["config"] == {
+        "model": "davinci",
+        "provider": "openai",
+        "tools": [{"type": "function", "function": {"name": "f"}}, "not json"],
+    }
+    assert _own_metadata(event) == {
+        "llm.system": "openai-system",  # the provider came from llm.provider: a second opinion stays
+        "input.value": "raw in",  # prompts are not a whole request: the raw input stays
+        "response_model": "davinci-002",
+    }
+    single = mapped(
+        recorded,
+        {
+            "openinference.span.kind": "LLM",
+            "llm.prompts.0.prompt.text": "Only",
+            "llm.system": "anthropic",
+            "llm.invocation_parameters": '{"max_tokens": 5}',
+            "input.value": "x",
+            "input.mime_type": "text/plain",
+        },
+    )
+    assert (single["inputs"], single["outputs"]) == ({"prompt": "Only"}, {})
+    assert single["config"] == {"max_tokens": 5, "provider": "anthropic"}
+    assert _own_metadata(single) == {"input.value": "x", "input.mime_type": "text/plain"}
+
+
+def test_openinference_chat_history_consumes_the_raw_request(recorded: Recorded) -> None:
+    event = mapped(
+        recorded,
+        {
+            "openinference.span.kind": "LLM",
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "hi",
+            "input.value": '{"messages": [{"role": "user", "content": "hi"}]}',
+            "input.mime_type": "application/json",
+        },
+    )
+    assert (event["inputs"], event["outputs"], event["config"]) == (
+        {"chat_history": [{"role": "user", "content": "hi"}]},
+        {},
+        {},
+    )
+    assert _own_metadata(event) == {}
