@@ -198,11 +198,12 @@ def test_an_unknown_encoder_is_refused() -> None:
     assert _json.BACKEND in ("json", "orjson")
 
 
-def test_without_the_extra_the_standard_library_encodes_everything() -> None:
-    """An install without orjson (here: a fresh interpreter where importing it fails) still maps and encodes."""
+def test_without_orjson_the_standard_library_encodes_everything() -> None:
+    """Another interpreter than CPython, or an install without orjson (here: a fresh interpreter where importing
+    it fails), still maps and encodes."""
     script = """
 import sys
-sys.modules["orjson"] = None  # what an install without the fast extra looks like to an import
+sys.modules["orjson"] = None  # what an install without orjson looks like to an import
 from spanhive import _json
 assert _json.BACKEND == "json" and _json.dumps_primitive is _json.dumps
 print(_json.dumps_primitive({"a": [1, 2.5, "\\u00fc"], "n": float("nan")}).decode())

@@ -5,8 +5,11 @@ again without what was stored. On real spans from a real SDK provider, encoded b
 from __future__ import annotations
 
 import gzip
+import importlib
 import itertools
 import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +22,7 @@ from spanhive._pipeline.map import Defaults
 from spanhive._pipeline.pack import _WRAPPER, Body, compress, pack, remainder, smaller, split
 from tests.test_mapping_properties import sdk  # noqa: F401 - a fixture
 
+pack_stage = importlib.import_module("spanhive._pipeline.pack")  # the module: the package exports its function
 Sdk = tuple[TracerProvider, InMemorySpanExporter]
 
 
@@ -157,3 +161,34 @@ def test_the_same_body_compresses_to_the_same_bytes() -> None:
     wire = compress(b'{"events":[]}')
     assert wire[4:8] == b"\0\0\0\0"  # MTIME
     assert gzip.decompress(wire) == b'{"events":[]}'
+    assert compress(b'{"events":[]}') == wire
+
+
+def test_the_fast_deflate_is_used_when_installed_and_zlib_is_the_fallback() -> None:
+    """Both compressors write standard gzip that any server's gunzip reads back whole; the tests install the
+    ``fast`` extra, so ISA-L is the one in use, and zlib is what an install without it gets."""
+    assert pack_stage.GZIP_BACKEND == "isal"
+    assert compress is pack_stage._isal_compress
+    body = json.dumps({"events": [{"event_id": str(i), "inputs": {"q": "é" * i}} for i in range(300)]}).encode()
+    for implementation in (pack_stage._isal_compress, pack_stage._zlib_compress):
+        wire = implementation(body)
+        assert wire[:3] == b"\x1f\x8b\x08"
+        assert wire[4:8] == b"\0\0\0\0"
+        assert gzip.decompress(wire) == body
+        assert len(wire) < len(body) / 5
+    assert pack_stage._isal_compress(body) != pack_stage._zlib_compress(body)  # two implementations, truly
+
+
+def test_without_the_extra_zlib_compresses() -> None:
+    """An install without ``isal`` (here: a fresh interpreter where importing it fails) sends gzip from zlib."""
+    script = """
+import gzip, sys
+sys.modules["isal"] = None  # what an install without the fast extra looks like to an import
+import importlib
+pack = importlib.import_module("spanhive._pipeline.pack")
+assert pack.GZIP_BACKEND == "zlib" and pack.compress is pack._zlib_compress
+sys.stdout.buffer.write(pack.Body(None, b'{"events":[]}').wire("gzip"))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert gzip.decompress(done.stdout) == b'{"events":[]}'

@@ -17,6 +17,7 @@ from spanhive import _build, _config, _json
 from spanhive._config import Settings
 from spanhive._pipeline.deliver import LOST, Delivery, Result
 from spanhive._pipeline.drain import replay
+from spanhive._pipeline.pack import GZIP_BACKEND
 from spanhive._pipeline.sinks import Sink
 from spanhive._pipeline.sinks.http import HttpSink
 from spanhive._pipeline.sinks.store import StoreSink
@@ -265,7 +266,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     print(
         f"Project    {settings.project or '(from service.name)'}    Source  {settings.source or '(from the resource)'}"
     )
-    print(f"Deadline   {settings.timeout_s:g} s    Compression  {settings.compression}    JSON  {_json.BACKEND}")
+    gzip = f" ({GZIP_BACKEND})" if settings.compression == "gzip" else ""
+    print(f"Deadline   {settings.timeout_s:g} s    Compression  {settings.compression}{gzip}    JSON  {_json.BACKEND}")
     print(f"Build      {_build.NAME}")
     if settings.disabled:
         print(f"Status     disabled ({settings.disabled_reason})")
