@@ -1,6 +1,7 @@
 """spanhive against OpenTelemetry's OTLP/HTTP exporter, on the same spans, in the same run.
 
     python -m benchmarks.run [--repeat 5] [--workloads agent,small,big] [--out benchmarks/results] [--json json]
+                             [--gzip zlib]
 
 For every workload the same pre-generated spans are exported in batches of 512 through four exporters:
 spanhive with its default compression (gzip) and with none, and ``OTLPSpanExporter`` with gzip and with
@@ -9,8 +10,15 @@ so machine noise hits all of them alike. Reported per workload and exporter: pro
 primary figure), spans per second, bytes per span on the wire, requests, and the *paired* ratios
 spanhive / OTLP (plain vs plain, compressed vs compressed) per repetition, with their median and spread.
 The sink's own ceiling is measured too, to show it was not the bottleneck. Results are saved as JSON.
-spanhive encodes with orjson when the ``fast`` extra is installed; ``--json json`` measures the standard
-library's encoder instead.
+
+Each exporter is handed its own copy of each chunk, made untimed just before, whose attribute strings are new
+objects (:func:`benchmarks.workloads.fresh`): what an exporter in production sees, so no cache keyed by a
+string, nor the UTF-8 CPython keeps with a string once encoded, carries over between exports. Before timing,
+the payload is checked: every span arrives as one event, and the LLM and tool spans of the agent workloads
+arrive with their inputs and outputs.
+
+spanhive encodes with orjson where it is installed (a dependency on CPython) and compresses with libdeflate where
+the ``fast`` extra is installed; ``--json json`` and ``--gzip zlib`` measure the standard library's instead.
 """
 
 from __future__ import annotations
@@ -34,8 +42,8 @@ from opentelemetry.sdk.trace.export import SpanExporter
 import spanhive
 from benchmarks.mapping import mapping_us_per_span
 from benchmarks.sink import Sink, ceiling
-from benchmarks.workloads import WORKLOADS
-from spanhive import _build, _json
+from benchmarks.workloads import WORKLOADS, fresh
+from spanhive import _build, _gzip, _json
 
 BATCH = 512
 EXPORTERS = ("spanhive-gzip", "spanhive-plain", "otlp-gzip", "otlp-plain")
@@ -60,7 +68,7 @@ def run_workload(name: str, spans: Sequence[ReadableSpan], repeat: int, sink: Si
     exporters = _exporters(sink.url)
     chunks = [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
     for exporter in exporters.values():  # warm-up: connections, caches, imports
-        exporter.export(chunks[0])
+        exporter.export(fresh(chunks[0]))
     sink.reset()
     cpu: dict[str, list[float]] = {e: [] for e in EXPORTERS}
     wall: dict[str, list[float]] = {e: [] for e in EXPORTERS}
@@ -71,9 +79,10 @@ def run_workload(name: str, spans: Sequence[ReadableSpan], repeat: int, sink: Si
         for index, chunk in enumerate(chunks):
             order = EXPORTERS[(index + rep) % 4 :] + EXPORTERS[: (index + rep) % 4]
             for key in order:
+                copy = fresh(chunk)
                 gc.collect()
                 started_cpu, started = time.process_time(), time.perf_counter()
-                exporters[key].export(chunk)
+                exporters[key].export(copy)
                 spent[key] += time.process_time() - started_cpu
                 waited[key] += time.perf_counter() - started
         for key in EXPORTERS:
@@ -117,22 +126,31 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         default=_json.BACKEND,
         help="spanhive's encoder (default: the fastest installed)",
     )
+    parser.add_argument(
+        "--gzip",
+        choices=sorted(_gzip.WRITERS),
+        default=_gzip.BACKEND,
+        help="spanhive's deflate (default: the fastest installed)",
+    )
     args = parser.parse_args(argv)
     _json.use(args.json)
+    _gzip.use(args.gzip)
     results: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "spanhive": spanhive.__version__,
         "json": _json.BACKEND,
+        "gzip": _gzip.BACKEND,
         "build": _build.NAME,
         "workloads": {},
     }
     generate: dict[str, Callable[[int], Sequence[ReadableSpan]]] = {n: g for n, (g, _) in WORKLOADS.items()}
-    print(f"spanhive's JSON encoder: {_json.BACKEND}; build: {_build.NAME}")
+    print(f"spanhive's JSON encoder: {_json.BACKEND}; gzip: {_gzip.BACKEND}; build: {_build.NAME}")
     with Sink() as sink:
         for name in args.workloads.split(","):
             spans = generate[name](WORKLOADS[name][1])
+            check_payload(name, spans)
             outcome = run_workload(name, spans, args.repeat, sink)
             outcome["mapping_us_per_span"] = statistics.median(mapping_us_per_span(spans, args.repeat))
             results["workloads"][name] = outcome
@@ -145,6 +163,26 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     path.write_text(json.dumps(results, indent=2))
     print(f"saved {path}")
     return results
+
+
+def check_payload(name: str, spans: Sequence[ReadableSpan]) -> None:
+    """What is timed is worth timing: every span is mapped to one event, and every LLM and tool span of an
+    agent workload with its inputs and outputs (a convention missed would be fast and wrong)."""
+    from spanhive._pipeline import prepare  # noqa: PLC0415 - only here
+    from spanhive.mapping import Defaults  # noqa: PLC0415 - only here
+
+    events = []
+    for start in range(0, len(spans), BATCH):
+        for body in prepare(fresh(spans[start : start + BATCH]), Defaults(), 64 * 1024 * 1024).bodies:
+            events += [e for e in json.loads(body.payload)["events"] if e["event_type"] != "session"]
+    if len(events) != len(spans):
+        raise SystemExit(f"{name}: {len(spans)} spans became {len(events)} events")
+    if name.endswith("agent"):
+        for event in events:
+            if event["event_type"] in ("model", "tool") and not (event["inputs"] and event["outputs"]):
+                raise SystemExit(f"{name}: a {event['event_type']} event without inputs or outputs: {event}")
+        if not all(e["inputs"].get("chat_history") for e in events if e["event_type"] == "model"):
+            raise SystemExit(f"{name}: a model event without its chat history")
 
 
 def _typical_body() -> bytes:

@@ -5,7 +5,6 @@ again without what was stored. On real spans from a real SDK provider, encoded b
 from __future__ import annotations
 
 import gzip
-import importlib
 import itertools
 import json
 import subprocess
@@ -13,16 +12,17 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from spanhive import _gzip
 from spanhive._pipeline import prepare
 from spanhive._pipeline.encode import length
 from spanhive._pipeline.map import Defaults
 from spanhive._pipeline.pack import _WRAPPER, Body, compress, pack, remainder, smaller, split
 from tests.test_mapping_properties import sdk  # noqa: F401 - a fixture
 
-pack_stage = importlib.import_module("spanhive._pipeline.pack")  # the module: the package exports its function
 Sdk = tuple[TracerProvider, InMemorySpanExporter]
 
 
@@ -165,29 +165,36 @@ def test_the_same_body_compresses_to_the_same_bytes() -> None:
 
 
 def test_the_fast_deflate_is_used_when_installed_and_zlib_is_the_fallback() -> None:
-    """Both compressors write standard gzip that any server's gunzip reads back whole; the tests install the
-    ``fast`` extra, so ISA-L is the one in use, and zlib is what an install without it gets."""
-    assert pack_stage.GZIP_BACKEND == "isal"
-    assert compress is pack_stage._isal_compress
+    """Both compressors write standard gzip that any server's gunzip reads back whole, with no timestamp; the
+    tests install the ``fast`` extra, so libdeflate is the one in use."""
+    assert _gzip.BACKEND == "deflate"
+    assert sorted(_gzip.WRITERS) == ["deflate", "zlib"]
     body = json.dumps({"events": [{"event_id": str(i), "inputs": {"q": "é" * i}} for i in range(300)]}).encode()
-    for implementation in (pack_stage._isal_compress, pack_stage._zlib_compress):
-        wire = implementation(body)
-        assert wire[:3] == b"\x1f\x8b\x08"
-        assert wire[4:8] == b"\0\0\0\0"
+    wires = {}
+    for backend in ("zlib", "deflate"):
+        previous = _gzip.use(backend)
+        try:
+            wires[backend] = wire = Body(None, body).wire("gzip")
+        finally:
+            _gzip.use(previous)
+        assert wire[:3] == b"\x1f\x8b\x08"  # gzip, deflate
+        assert wire[4:8] == b"\0\0\0\0"  # no timestamp
         assert gzip.decompress(wire) == body
         assert len(wire) < len(body) / 5
-    assert pack_stage._isal_compress(body) != pack_stage._zlib_compress(body)  # two implementations, truly
+    assert wires["zlib"] != wires["deflate"]  # two implementations, truly
+    with pytest.raises(ValueError, match="installed: deflate, zlib"):
+        _gzip.use("brotli")
 
 
 def test_without_the_extra_zlib_compresses() -> None:
-    """An install without ``isal`` (here: a fresh interpreter where importing it fails) sends gzip from zlib."""
+    """An install without ``deflate`` (here: a fresh interpreter where importing it fails) sends zlib's gzip."""
     script = """
-import gzip, sys
-sys.modules["isal"] = None  # what an install without the fast extra looks like to an import
-import importlib
-pack = importlib.import_module("spanhive._pipeline.pack")
-assert pack.GZIP_BACKEND == "zlib" and pack.compress is pack._zlib_compress
-sys.stdout.buffer.write(pack.Body(None, b'{"events":[]}').wire("gzip"))
+import sys
+sys.modules["deflate"] = None  # what an install without the fast extra looks like to an import
+from spanhive import _gzip
+from spanhive._pipeline.pack import Body
+assert _gzip.BACKEND == "zlib" and list(_gzip.WRITERS) == ["zlib"]
+sys.stdout.buffer.write(Body(None, b'{"events":[]}').wire("gzip"))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr

@@ -13,11 +13,10 @@ from typing import Any, Optional
 
 import requests
 
-from spanhive import _build, _config, _json
+from spanhive import _build, _config, _gzip, _json
 from spanhive._config import Settings
 from spanhive._pipeline.deliver import LOST, Delivery, Result
 from spanhive._pipeline.drain import replay
-from spanhive._pipeline.pack import GZIP_BACKEND
 from spanhive._pipeline.sinks import Sink
 from spanhive._pipeline.sinks.http import HttpSink
 from spanhive._pipeline.sinks.store import StoreSink
@@ -266,7 +265,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     print(
         f"Project    {settings.project or '(from service.name)'}    Source  {settings.source or '(from the resource)'}"
     )
-    gzip = f" ({GZIP_BACKEND})" if settings.compression == "gzip" else ""
+    gzip = f" ({_gzip.BACKEND})" if settings.compression == "gzip" else ""
     print(f"Deadline   {settings.timeout_s:g} s    Compression  {settings.compression}{gzip}    JSON  {_json.BACKEND}")
     print(f"Build      {_build.NAME}")
     if settings.disabled:

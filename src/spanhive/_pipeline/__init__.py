@@ -24,11 +24,12 @@ from typing import Any, NamedTuple, Optional, cast
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from spanhive._pipeline import pack as _pack
 from spanhive._pipeline import privacy
 from spanhive._pipeline.assemble import Assembly, SessionGroup, whole_sessions
 from spanhive._pipeline.encode import Encoder, encode_whole
 from spanhive._pipeline.map import Defaults, Mapped, map_span_safely, map_spans
-from spanhive._pipeline.pack import Body, pack
+from spanhive._pipeline.pack import Body
 from spanhive._records import Event, Mask, SessionProperties
 
 
@@ -72,7 +73,7 @@ def prepare(
             group.properties = cast(SessionProperties, privacy.apply_mask(mask, properties))
     if not groups:
         return Prepared([], redacted, truncated)
-    bodies = [Body.of_records(groups)] if whole_records else pack(encode_whole(groups), max_request_bytes)
+    bodies = [Body.of_records(groups)] if whole_records else _pack.pack(encode_whole(groups), max_request_bytes)
     return Prepared(bodies, redacted, truncated)
 
 
@@ -99,7 +100,7 @@ def _streamed(spans: Iterable[ReadableSpan], defaults: Defaults, max_request_byt
         return Prepared([], redacted, truncated)
     for session in sessions:
         redacted += privacy.redact_record(cast("dict[str, Any]", session.properties))
-    return Prepared(pack(encoder.parts(sessions), max_request_bytes), redacted, truncated)
+    return Prepared(_pack.pack(encoder.parts(sessions), max_request_bytes), redacted, truncated)
 
 
 __all__ = ["Prepared", "SessionGroup", "prepare"]

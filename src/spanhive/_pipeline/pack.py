@@ -9,45 +9,27 @@ dropped; a body the server calls too large (``413``) is halved here too.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Collection, Iterator
 from typing import Any, Optional, Union
 
+from spanhive import _gzip
 from spanhive._pipeline.assemble import SessionGroup
 from spanhive._pipeline.encode import Part, Pieces, encode_whole, length, to_json
 from spanhive.mapping._limits import truncate
 
-GZIP_LEVEL = 4  # zlib level, chosen on measurement: levels 1-3 cost 10-25 % more bytes on LLM spans, 5-6 up to 2.5x CPU
-ISAL_LEVEL = 2
-"""ISA-L's level (0-3) when ``isal`` (the ``fast`` extra) is installed: a fifth of zlib's CPU at level 4 for
-a few percent more bytes; level 3 is slower and no smaller on small spans (``benchmarks/README.md``)."""
 _WRAPPER = len(b'{"events":[],"is_single_session":false,"session_properties":}')
 """Bytes a body adds around its records."""
 
 
-def _zlib_compress(data: bytes) -> bytes:
-    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
-
-
-def _isal_compress(data: bytes) -> bytes:
-    return _isal_zlib.compress(data, ISAL_LEVEL, wbits=31)  # a gzip member, mtime 0, as zlib's
-
-
-try:
-    from isal import isal_zlib as _isal_zlib
-except ImportError:  # the optional extra is not installed
-    GZIP_BACKEND = "zlib"
-    compress = _zlib_compress
-else:
-    GZIP_BACKEND = "isal"
-    compress = _isal_compress
-"""A body's gzip bytes: standard gzip (RFC 1952) from the fastest deflate installed."""
+def compress(data: bytes) -> bytes:
+    """A body's gzip bytes (see :mod:`spanhive._gzip`)."""
+    return _gzip.compress(data)
 
 
 def decompress(wire: bytes, encoding: str) -> bytes:
     """A body's JSON bytes from its bytes on the wire (``gzip`` or ``identity``)."""
-    return gzip.decompress(wire) if encoding == "gzip" else wire
+    return _gzip.decompress(wire) if encoding == "gzip" else wire
 
 
 class Body:
