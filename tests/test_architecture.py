@@ -11,7 +11,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src"
 PACKAGE = SRC / "spanhive"
-STAGES = ("map", "assemble", "privacy", "encode", "pack", "sinks", "deliver", "drain")
+STAGES = ("hold", "map", "assemble", "privacy", "encode", "pack", "sinks", "deliver", "drain")
 """The pipeline's modules in the order data flows (the sinks are what deliver sends through)."""
 
 

@@ -6,9 +6,11 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
 
 import spanhive
 from spanhive._cli import _parser, main
@@ -25,11 +27,17 @@ def db(tmp_path: Path) -> Path:
     path = tmp_path / "cli.db"
     provider = make_provider(spanhive.SessionExporter(endpoint=f"sqlite:///{path}"))
     tracer = provider.get_tracer("t")
-    with tracer.start_as_current_span("plan_trip", attributes={"user.id": "ada"}):
-        with tracer.start_as_current_span("llm", attributes={"honeyhive_event_type": "model"}):
-            pass
-        with tracer.start_as_current_span("book_hotel") as span:
-            span.record_exception(TimeoutError("hotel API timed out"))
+    ms = 1_000_000  # explicit times, a millisecond apart: the order shown must not hang on the clock's ticks
+    start = time.time_ns() // ms * ms
+    root = tracer.start_span("plan_trip", attributes={"user.id": "ada"}, start_time=start)
+    with trace.use_span(root, end_on_exit=False):
+        tracer.start_span("llm", attributes={"honeyhive_event_type": "model"}, start_time=start + ms).end(
+            start + 2 * ms
+        )
+        span = tracer.start_span("book_hotel", start_time=start + 3 * ms)
+        span.record_exception(TimeoutError("hotel API timed out"))
+        span.end(start + 4 * ms)
+    root.end(start + 5 * ms)
     provider.shutdown()
     return path
 

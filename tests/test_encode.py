@@ -23,8 +23,9 @@ from opentelemetry.trace import SpanContext
 
 from spanhive import _json
 from spanhive._pipeline import prepare, privacy
-from spanhive._pipeline.assemble import SessionGroup, extent, session_event, whole_sessions
+from spanhive._pipeline.assemble import SessionGroup, extent, resolve_trace, session_event, whole_sessions
 from spanhive._pipeline.encode import to_json
+from spanhive._pipeline.hold import by_trace
 from spanhive._pipeline.pack import Body, decode, halves, split
 from spanhive.mapping import Defaults, map_span, map_span_safely
 from tests.test_mapping_properties import attribute_maps, sdk  # noqa: F401 - ``sdk`` is a fixture
@@ -54,7 +55,13 @@ def batch_body(groups: list[SessionGroup]) -> dict[str, Any]:
 
 
 def reference(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
-    groups = whole_sessions([map_span_safely(span, DEFAULTS) for span in spans], DEFAULTS)
+    """The body as records: each trace's records in its session (resolve_trace), grouped whole, redacted."""
+    mapped = []
+    for trace in by_trace(spans):
+        records = [pair for pair in (map_span_safely(span, DEFAULTS) for span in trace.spans) if pair is not None]
+        resolve_trace(records, None)
+        mapped += records
+    groups = whole_sessions(mapped, DEFAULTS)
     for group in groups:
         for record in [*group.events, group.properties]:
             privacy.redact_record(record)  # type: ignore[arg-type]

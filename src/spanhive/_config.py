@@ -30,6 +30,7 @@ _logger = logging.getLogger(__name__)
 DEFAULT_API_URL = "https://api.honeyhive.ai"
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_RETRY_AFTER_S = 300.0  # a server asking for a longer pause is waited on for 5 minutes, then probed
+DEFAULT_TRACE_HOLD_S = 10.0  # as spanhive._pipeline.hold.DEFAULT_MAX_AGE_S (config sits below the pipeline)
 DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024  # bytes
 DEFAULT_MAX_REQUEST_BYTES = 5 * 1024 * 1024  # bytes of JSON per request, before compression
 LOG_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
@@ -55,6 +56,8 @@ class Settings:
     session_name: Optional[str] = None
     timeout_s: float = DEFAULT_TIMEOUT_S
     max_retry_after_s: float = DEFAULT_MAX_RETRY_AFTER_S
+    trace_hold_s: float = DEFAULT_TRACE_HOLD_S
+    """How long a trace's spans wait for its local root (0: not at all)."""
     compression: str = "gzip"
     headers: Mapping[str, str] = field(default_factory=dict)
     spool_dir: Optional[Path] = None
@@ -135,6 +138,17 @@ def _parse_seconds(value: Any) -> float:
             raise ValueError("expected a number of seconds greater than 0") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ValueError("expected a number of seconds greater than 0")
+    return float(value)
+
+
+def _parse_hold_seconds(value: Any) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError("expected a number of seconds, 0 or more") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError("expected a number of seconds, 0 or more")
     return float(value)
 
 
@@ -256,6 +270,7 @@ def resolve(
     session_name: Optional[str] = None,
     timeout_s: Optional[float] = None,
     max_retry_after_s: Optional[float] = None,
+    trace_hold_s: Optional[float] = None,
     compression: Optional[str] = None,
     headers: Optional[Mapping[str, str]] = None,
     spool_dir: Optional[str | os.PathLike[str]] = None,
@@ -315,6 +330,10 @@ def resolve(
         max_retry_after_s=_or(
             pick("max_retry_after_s", max_retry_after_s, (ev.SPANHIVE_MAX_RETRY_AFTER_SECONDS,), _parse_seconds),
             DEFAULT_MAX_RETRY_AFTER_S,
+        ),
+        trace_hold_s=_or(
+            pick("trace_hold_s", trace_hold_s, (ev.SPANHIVE_TRACE_HOLD_SECONDS,), _parse_hold_seconds),
+            DEFAULT_TRACE_HOLD_S,
         ),
         compression=_or(pick("compression", compression, (ev.SPANHIVE_COMPRESSION,), _parse_compression), "gzip"),
         headers=_or(pick("headers", headers, (ev.SPANHIVE_HEADERS,), _parse_headers), {}),

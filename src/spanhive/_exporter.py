@@ -18,9 +18,10 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from spanhive import _config, _registry, _signals
 from spanhive._log import limited, logger
-from spanhive._pipeline import prepare
+from spanhive._pipeline import Hold, prepare_traces
 from spanhive._pipeline.deliver import Delivery, Result
 from spanhive._pipeline.drain import Drainer, replay, send_bodies
+from spanhive._pipeline.hold import Released, by_trace
 from spanhive._pipeline.map import Defaults
 from spanhive._pipeline.sinks import Sink
 from spanhive._pipeline.sinks.http import HttpSink
@@ -74,6 +75,7 @@ class SessionExporter(SpanExporter):
         session_name: Optional[str] = None,
         timeout_s: Optional[float] = None,
         max_retry_after_s: Optional[float] = None,
+        trace_hold_s: Optional[float] = None,
         compression: Optional[str] = None,
         headers: Optional[Mapping[str, str]] = None,
         spool_dir: Optional[str | os.PathLike[str]] = None,
@@ -94,6 +96,7 @@ class SessionExporter(SpanExporter):
             session_name=session_name,
             timeout_s=timeout_s,
             max_retry_after_s=max_retry_after_s,
+            trace_hold_s=trace_hold_s,
             compression=compression,
             headers=headers,
             spool_dir=spool_dir,
@@ -118,6 +121,11 @@ class SessionExporter(SpanExporter):
         """The durable spool (``None`` when switched off)."""
         self._drainer: Optional[Drainer] = None
         self._lost_at_flush = 0
+        self._hold = Hold(settings.trace_hold_s)
+        """Spans of traces whose local root has not ended yet (``docs/sessions.md``)."""
+        self._hold_lock = threading.Lock()
+        """Guards the hold and the stages that read it (the batch processor's thread, the hold timer, flush)."""
+        self._timer: Optional[threading.Thread] = None
         if settings.disabled:
             logger.info("spanhive: exporter is a no-op (%s)", settings.disabled_reason)
             return
@@ -139,10 +147,14 @@ class SessionExporter(SpanExporter):
         return delivery, spool, Drainer(delivery, spool, settings.timeout_s) if spool is not None else None
 
     def after_fork(self) -> None:
-        """In a forked child: fresh locks, stop flag, connections and drainer; the parent's claims stay its own."""
+        """In a forked child: fresh locks, stop flag, connections and drainer; the parent's claims stay its own.
+        Spans the parent held are the parent's to send."""
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._hold_lock = threading.Lock()
+        self._hold = Hold(self.settings.trace_hold_s)
+        self._timer = None
         if self._delivery is not None and not self._is_shutdown:
             self._delivery, self.spool, self._drainer = self._build()
 
@@ -150,19 +162,41 @@ class SessionExporter(SpanExporter):
         """Run ``spans`` through the pipeline within the export deadline; what fails is spooled. Never raises."""
         if self._pid != os.getpid():  # a fork the at-fork hook did not see (uWSGI, some Celery pools)
             self.after_fork()
+        if self._delivery is None or not spans:
+            return SpanExportResult.SUCCESS
+        try:
+            with self._hold_lock:
+                if self._is_shutdown:  # nothing may wait now: the batch is kept below, as it is
+                    traces = by_trace(spans)
+                else:
+                    traces = self._hold.add(spans)
+                    if self._hold.spans:
+                        self._ensure_timer()
+        except Exception:  # noqa: BLE001 - the exporter must never raise into the SDK or the app
+            logger.exception("spanhive: unexpected error while exporting %d spans", len(spans))
+            return SpanExportResult.FAILURE
+        return self._export_traces(traces)
+
+    def _export_traces(self, traces: list[Released]) -> SpanExportResult:
+        """The stages after the hold, for traces it released."""
         delivery = self._delivery
-        if delivery is None or not spans:
+        if delivery is None or not traces:
             return SpanExportResult.SUCCESS
         try:
             deadline = time.monotonic() + self.settings.timeout_s
             settings = self.settings
-            prepared = prepare(
-                spans,
-                self._defaults,
-                settings.max_request_bytes,
-                mask=settings.mask,
-                whole_records=delivery.sink.takes_records,
-            )
+            with self._hold_lock:
+                prepared = prepare_traces(
+                    traces,
+                    self._defaults,
+                    settings.max_request_bytes,
+                    mask=settings.mask,
+                    whole_records=delivery.sink.takes_records,
+                    hold=self._hold,
+                )
+                waited, bounded = self._hold.take_counts()
+            self.stats.add("held", waited)
+            self.stats.add("held_released_by_bound", bounded)
             self._count_truncated(prepared.truncated)
             self.stats.add("redacted", prepared.redacted)
             if not prepared.bodies:
@@ -174,11 +208,38 @@ class SessionExporter(SpanExporter):
                 return SpanExportResult.FAILURE
             results = send_bodies(delivery, prepared.bodies, deadline)
         except Exception:  # noqa: BLE001 - the exporter must never raise into the SDK or the app
-            logger.exception("spanhive: unexpected error while exporting %d spans", len(spans))
+            logger.exception("spanhive: unexpected error while exporting %d spans", sum(len(t.spans) for t in traces))
             return SpanExportResult.FAILURE
         if any(result is not Result.DELIVERED for result in results) and self._drainer is not None:
             self._drainer.ensure_running()
         return SpanExportResult.SUCCESS if all(r in _ACCEPTED for r in results) else SpanExportResult.FAILURE
+
+    def _ensure_timer(self) -> None:
+        """A thread that releases held traces when their wait is over, even if no batch comes (called under
+        the hold lock; the thread ends when nothing is held)."""
+        if self._timer is None:
+            self._timer = threading.Thread(target=self._release_due, name="spanhive-hold", daemon=True)
+            self._timer.start()
+
+    def _release_due(self) -> None:
+        while not self._stop.is_set():
+            with self._hold_lock:
+                due_at = self._hold.next_due()
+                if due_at is None:
+                    self._timer = None
+                    return
+                wait = due_at - time.monotonic()
+                traces = self._hold.due() if wait <= 0 else []
+            if traces:
+                self._export_traces(traces)
+            elif wait > 0:
+                self._stop.wait(min(wait, 1.0))
+
+    def _release_all(self) -> None:
+        """Send every held trace as it stands (flush, shutdown)."""
+        with self._hold_lock:
+            traces = self._hold.release_all()
+        self._export_traces(traces)
 
     def _count_truncated(self, truncated: int) -> None:
         if truncated:
@@ -205,13 +266,13 @@ class SessionExporter(SpanExporter):
                 )
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Replay the spool now, within ``timeout_millis``; ``True`` only when nothing is left waiting and no
-        event handed over since the last flush was lost (dropped, rejected or quarantined).
-
-        (Spans are never buffered between exports: the batch processor's own flush exports them.)
+        """Send the spans held for their trace's root, then replay the spool, within ``timeout_millis``;
+        ``True`` only when nothing is left waiting and no event handed over since the last flush was lost
+        (dropped, rejected or quarantined).
         """
         if self._is_shutdown:
             return False
+        self._release_all()
         spool, delivery = self.spool, self._delivery
         if delivery is None:
             return True
@@ -242,11 +303,13 @@ class SessionExporter(SpanExporter):
     def shutdown(self, timeout_millis: float = 30000) -> None:
         """Stop: interrupt any backoff (the batch in flight is spooled), stop replaying, release connections.
 
-        Safe to call more than once; returns within ``timeout_millis``.
+        Spans still held for their trace's root are sent first. Safe to call more than once; returns within
+        ``timeout_millis``.
         """
         with self._lock:
             if self._is_shutdown:
                 return
+            self._release_all()
             self._is_shutdown = True
         self._stop.set()
         if self._drainer is not None:

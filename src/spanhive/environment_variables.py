@@ -36,6 +36,10 @@ SPANHIVE_MAX_RETRY_AFTER_SECONDS = "SPANHIVE_MAX_RETRY_AFTER_SECONDS"
 """The longest pause a server's ``Retry-After`` can impose, in seconds; a longer one is cut to this, so a
 wrong header cannot silence a healthy backend for a day. Default: 300."""
 
+SPANHIVE_TRACE_HOLD_SECONDS = "SPANHIVE_TRACE_HOLD_SECONDS"
+"""How long the spans of a trace wait for the trace's local root to end, so that the whole trace joins one
+session (``docs/sessions.md``); ``0`` sends each batch as it comes. Default: 10."""
+
 SPANHIVE_COMPRESSION = "SPANHIVE_COMPRESSION"
 """Request body compression: ``gzip`` (default) or ``none``."""
 

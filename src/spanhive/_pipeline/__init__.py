@@ -1,15 +1,17 @@
 """The export path: a batch of finished spans through named stages, each a module that only uses the ones
 before it::
 
-    map ──► assemble ──► privacy ──► encode ──► pack ──► deliver ──► drain
-    span →   sessions,    redact,     JSON       bodies    retry,      413 → smaller,
-    event    trees        mask        pieces     ≤ limit   spool       spool replay
+    hold ──► map ──► assemble ──► privacy ──► encode ──► pack ──► deliver ──► drain
+    whole    span →   sessions,    redact,     JSON       bodies    retry,      413 → smaller,
+    traces   event    trees        mask        pieces     ≤ limit   spool       spool replay
 
-``map`` is pure and per span; ``assemble`` groups a batch's events by session and links their trees;
+``hold`` keeps a trace's spans until its local root ends; ``map`` is pure and per span; ``assemble`` puts
+each trace in one session, groups a batch's events by session and links their trees;
 ``privacy`` redacts secrets and applies the user's ``mask``; ``encode`` turns records into JSON pieces;
 ``pack`` joins them into request bodies under the size limit; ``deliver`` gets a body to its sink (one
 module per sink in ``sinks/``) or keeps it in the spool; ``drain`` sends smaller bodies after a ``413`` and
-replays the spool. :func:`prepare` runs the first five over one batch; the exporter hands the bodies to
+replays the spool. :func:`prepare` runs the first six over one batch (:func:`prepare_traces` from the
+map stage on, for traces a hold releases on its own); the exporter hands the bodies to
 :func:`~spanhive._pipeline.drain.send_bodies`.
 
 Records stream through the first four stages one at a time (each is encoded and let go before the next
@@ -19,16 +21,17 @@ rather than bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Optional, cast
 
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanhive._pipeline import pack as _pack
 from spanhive._pipeline import privacy
-from spanhive._pipeline.assemble import Assembly, SessionGroup, whole_sessions
+from spanhive._pipeline.assemble import Assembly, SessionGroup, resolve_trace, whole_sessions
 from spanhive._pipeline.encode import Encoder, encode_whole
-from spanhive._pipeline.map import Defaults, Mapped, map_span_safely, map_spans
+from spanhive._pipeline.hold import Hold, Released, by_trace
+from spanhive._pipeline.map import Defaults, Mapped, map_span_safely
 from spanhive._pipeline.pack import Body
 from spanhive._records import Event, Mask, SessionProperties
 
@@ -43,17 +46,34 @@ class Prepared(NamedTuple):
 
 
 def prepare(
-    spans: Iterable[ReadableSpan],
+    spans: Sequence[ReadableSpan],
     defaults: Defaults,
     max_request_bytes: int,
     *,
     mask: Optional[Mask] = None,
     whole_records: bool = False,
+    hold: Optional[Hold] = None,
 ) -> Prepared:
-    """Map, assemble, redact (and mask), encode and pack one batch. ``whole_records``: the sink takes records
-    (one body of whole records, encoded only if it must be spooled)."""
+    """Hold, map, assemble, redact (and mask), encode and pack one batch. ``whole_records``: the sink takes
+    records (one body of whole records, encoded only if it must be spooled). Without a ``hold``, the batch's
+    traces are taken as they are."""
+    traces = hold.add(spans) if hold is not None else by_trace(spans)
+    return prepare_traces(traces, defaults, max_request_bytes, mask=mask, whole_records=whole_records, hold=hold)
+
+
+def prepare_traces(
+    traces: list[Released],
+    defaults: Defaults,
+    max_request_bytes: int,
+    *,
+    mask: Optional[Mask] = None,
+    whole_records: bool = False,
+    hold: Optional[Hold] = None,
+) -> Prepared:
+    """:func:`prepare` from the map stage on, for traces already released; each trace's session is
+    remembered in ``hold``."""
     if mask is None and not whole_records:
-        return _streamed(spans, defaults, max_request_bytes)
+        return _streamed(traces, defaults, max_request_bytes, hold)
     truncated = 0
 
     def counted(mapped: Iterator[Mapped]) -> Iterator[Mapped]:
@@ -62,7 +82,7 @@ def prepare(
             truncated += pair[1].truncated
             yield pair
 
-    groups = whole_sessions(counted(map_spans(spans, defaults)), defaults)
+    groups = whole_sessions(counted(_resolved(traces, defaults, hold)), defaults)
     redacted = 0
     for group in groups:
         events: list[dict[str, Any]] = cast("list[dict[str, Any]]", group.events)
@@ -77,24 +97,39 @@ def prepare(
     return Prepared(bodies, redacted, truncated)
 
 
-def _streamed(spans: Iterable[ReadableSpan], defaults: Defaults, max_request_bytes: int) -> Prepared:
-    """:func:`prepare` one record at a time: each is assembled, redacted and encoded before the next span is
-    mapped, so a batch's records never all live at once."""
+def _mapped(trace: Released, defaults: Defaults, hold: Optional[Hold]) -> list[Mapped]:
+    """One trace's records, in its session (remembered in ``hold`` for the trace's later spans)."""
+    mapped = []
+    for span in trace.spans:
+        pair = map_span_safely(span, defaults)
+        if pair is not None:
+            mapped.append(pair)
+    session = resolve_trace(mapped, trace.known)
+    if hold is not None:
+        hold.remember(trace.trace_id, session)
+    return mapped
+
+
+def _resolved(traces: Iterable[Released], defaults: Defaults, hold: Optional[Hold]) -> Iterator[Mapped]:
+    for trace in traces:
+        yield from _mapped(trace, defaults, hold)
+
+
+def _streamed(traces: list[Released], defaults: Defaults, max_request_bytes: int, hold: Optional[Hold]) -> Prepared:
+    """:func:`prepare` one trace at a time: each trace's records are assembled, redacted and encoded before
+    the next trace is mapped, so a batch's records never all live at once."""
     assembly = Assembly(defaults)
     encoder = Encoder()
     redacted = truncated = 0
-    for span in spans:  # map_spans, without a generator's frame per span
-        mapped = map_span_safely(span, defaults)
-        if mapped is None:
-            continue
-        event, facts = mapped
-        truncated += facts.truncated
-        entry = assembly.add(event, facts)
-        if facts.flat:
-            redacted += privacy.redact_flat(event["metadata"])
-        else:
-            redacted += privacy.redact_record(cast("dict[str, Any]", event))
-        encoder.add(entry, event, facts)
+    for trace in traces:
+        for event, facts in _mapped(trace, defaults, hold):
+            truncated += facts.truncated
+            entry = assembly.add(event, facts)
+            if facts.flat:
+                redacted += privacy.redact_flat(event["metadata"])
+            else:
+                redacted += privacy.redact_record(cast("dict[str, Any]", event))
+            encoder.add(entry, event, facts)
     sessions = assembly.finish()
     if not sessions:
         return Prepared([], redacted, truncated)
@@ -103,4 +138,4 @@ def _streamed(spans: Iterable[ReadableSpan], defaults: Defaults, max_request_byt
     return Prepared(_pack.pack(encoder.parts(sessions), max_request_bytes), redacted, truncated)
 
 
-__all__ = ["Prepared", "SessionGroup", "prepare"]
+__all__ = ["Hold", "Prepared", "SessionGroup", "prepare", "prepare_traces"]

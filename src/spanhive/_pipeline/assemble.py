@@ -1,8 +1,12 @@
-"""Stage 2, assemble: a batch's events grouped by session, linked into trees, with each session's record.
+"""Stage 2, assemble: each trace's events put in one session, then a batch's events grouped by session,
+linked into trees, with each session's record.
 
-The batch is the only context: parent/child links, the default ``chain``/``tool`` type, and the session's
-root are taken from the spans exported together. What a later batch adds is merged by the receiver (the
-store merges properties; the API does the same), so nothing here needs memory across calls.
+A trace belongs to one session (:func:`resolve_trace`), as in HoneyHive's and Langfuse's own ingestion: a
+span that names no session takes its nearest ancestor's, else the one a span of its trace names, else the
+one its trace joined when it was last released (:mod:`~spanhive._pipeline.hold`), else the trace-derived
+one. User properties travel the same way. Within the batch, parent/child links, the default ``chain``/
+``tool`` type, and the session's root are taken from the spans exported together. What a later batch adds
+is merged by the receiver (the store merges properties; the API does the same).
 
 :class:`Assembly` takes events one at a time and keeps only what grouping needs (an :class:`Entry` per
 event), so that the stages after it can let each record go as soon as they are done with it; or, for a
@@ -13,15 +17,112 @@ themselves.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, NamedTuple, Optional
 
+from spanhive._pipeline.hold import TraceSession
 from spanhive._records import SESSION_FIELDS, Event, SessionProperties
 from spanhive.mapping import Defaults, Mapped, SpanFacts
 
 _START_AND_ID = itemgetter(0, 1)  # roots in order: by start, then by event id
+
+
+def resolve_trace(mapped: list[Mapped], known: Optional[TraceSession]) -> Optional[TraceSession]:
+    """Put one trace's events (all those released together) in the trace's session, in place, and return
+    that session (for the trace's spans that end later).
+
+    An event whose span names no session takes its nearest ancestor's that does; else the session the
+    earliest span of the trace names (by start, then event id: the same trace gives the same result in any
+    order); else ``known``, the session the trace joined before; else it keeps its trace-derived one. User
+    properties: the same, for events that have none. Ids never change, only which session an event is in.
+    """
+    if not mapped:
+        return known
+    stated = None
+    users = None
+    for event, facts in mapped:
+        if facts.stated and (stated is None or (facts.start_ns, event["event_id"]) < stated[0]):
+            stated = ((facts.start_ns, event["event_id"]), event)
+        if event["user_properties"] and (users is None or (facts.start_ns, event["event_id"]) < users[0]):
+            users = ((facts.start_ns, event["event_id"]), event)
+    if stated is None and users is None and (known is None or not (known.stated or known.user_properties)):
+        return known or TraceSession(mapped[0][0]["session_id"], None, None, False)  # nothing to share
+    if stated is not None:
+        first = stated[1]
+        trace = TraceSession(
+            first["session_id"], first["metadata"].get("external_session_id"),
+            users[1]["user_properties"] if users is not None else (known.user_properties if known else None), True,
+        )  # fmt: skip
+    elif known is not None and known.stated:
+        trace = known if users is None else known._replace(user_properties=users[1]["user_properties"])
+    else:
+        derived = mapped[0][0]["session_id"]
+        trace = TraceSession(
+            derived, None, users[1]["user_properties"] if users else (known.user_properties if known else None), False
+        )
+    by_id = {event["event_id"]: (event, facts) for event, facts in mapped}
+    sessions: dict[str, Optional[Event]] = {}
+    """Each event's nearest ancestor-or-self whose span names a session (``None``: none in this release)."""
+    people: dict[str, Optional[Event]] = {}
+    for index, (event, facts) in enumerate(mapped):
+        if not facts.stated:
+            source = _nearest(event, by_id, sessions, lambda e, f: f.stated)
+            if source is not None:
+                _move(event, source["session_id"], source["metadata"].get("external_session_id"))
+            else:
+                _move(event, trace.session_id, trace.external_session_id)
+        if not event["user_properties"]:
+            giver = _nearest(event, by_id, people, lambda e, f: bool(e["user_properties"]))
+            given = giver["user_properties"] if giver is not None else trace.user_properties
+            if given:
+                event["user_properties"] = dict(given)
+                # No longer a record whose only content is flat metadata; primitive only if the values are.
+                primitive = facts.primitive and giver is not None and by_id[giver["event_id"]][1].primitive
+                mapped[index] = (event, facts._replace(flat=False, primitive=primitive))
+    return trace
+
+
+def _nearest(
+    event: Event,
+    by_id: dict[str, Mapped],
+    memo: dict[str, Optional[Event]],
+    has: Callable[[Event, SpanFacts], bool],
+) -> Optional[Event]:
+    """The nearest of ``event`` and its ancestors (among ``by_id``) for which ``has`` holds, remembered for
+    every event on the way up; a parent cycle in bad data ends the walk."""
+    chain: list[str] = []
+    found: Optional[Event] = None
+    current: Optional[Mapped] = by_id.get(event["event_id"])
+    while current is not None and len(chain) <= len(by_id):
+        candidate, facts = current
+        event_id = candidate["event_id"]
+        if event_id in memo:
+            found = memo[event_id]
+            break
+        chain.append(event_id)
+        if has(candidate, facts):
+            found = candidate
+            break
+        current = by_id.get(candidate["parent_id"] or "")
+    for event_id in chain:
+        memo[event_id] = found
+    return found
+
+
+def _move(event: Event, session_id: str, external: Optional[str]) -> None:
+    """``event`` into another session (a top event's parent is its session)."""
+    old = event["session_id"]
+    if old == session_id:
+        return
+    event["session_id"] = session_id
+    if event["parent_id"] == old:
+        event["parent_id"] = session_id
+    if external is not None:
+        event["metadata"]["external_session_id"] = external
+    else:
+        event["metadata"].pop("external_session_id", None)
 
 
 class Entry:

@@ -128,6 +128,9 @@ class SpanFacts(NamedTuple):
     flat: bool = False
     """``metadata`` is the record's only dict field with content, and holds no dict, nor a list of anything
     but primitives: what a span of no convention maps to (its attributes and a few facts of the span)."""
+    stated: bool = False
+    """The span names its session (else ``session_id`` is the trace-derived one, which the trace's other spans
+    may override: :func:`spanhive._pipeline.assemble.resolve_trace`)."""
 
 
 Mapped = tuple[Event, SpanFacts]
@@ -216,7 +219,7 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
     truncated = truncate_long_strings(event, limit) if long else 0
     span_facts = SpanFacts(
         session_name, parent is None, event_type is not None, start, draft_session, truncated,
-        primitive and facts.primitive, flat,
+        primitive and facts.primitive, flat, bool(raw_session),
     )  # fmt: skip
     return event, span_facts, attrs
 

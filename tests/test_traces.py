@@ -1,0 +1,332 @@
+"""A trace belongs to one session: session and user set on any span of a trace apply to all of it.
+
+Real SDK providers, the real ``openai`` client instrumented by OpenInference against the loopback fake of
+the API, a real exporter posting to a loopback capture server. The hold's bounds are driven by an injected
+clock, never by waiting on the wall clock.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any, Optional
+
+import openai
+import pytest
+from openinference.instrumentation import using_attributes
+from openinference.instrumentation.openai import OpenAIInstrumentor
+from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+import spanhive
+from spanhive import _ids
+from spanhive._pipeline import Hold, prepare, prepare_traces
+from spanhive.mapping import Defaults
+from tests.capture import CaptureServer
+from tests.fake_llm import FakeOpenAI
+
+pytestmark = pytest.mark.filterwarnings("ignore:Support for class-based `config` is deprecated:DeprecationWarning")
+
+
+class _Relay(SpanProcessor):
+    """The processors of the current test, behind the one provider the instrumentation was given."""
+
+    def __init__(self) -> None:
+        self.targets: list[SpanProcessor] = []
+
+    def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
+        for target in self.targets:
+            target.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        for target in self.targets:
+            target.on_end(span)
+
+
+def _without_stale_wrappers() -> None:
+    """Some instrumentations leave their wrapper on ``Completions.create`` after ``uninstrument()`` (the golden
+    tests instrument the client three times), and a stale wrapper makes spans for a provider long shut down,
+    which would sit between the application's spans and the LLM span. Start from the client as shipped."""
+    from openai.resources.chat.completions import Completions  # noqa: PLC0415 - only here
+
+    while hasattr(Completions.create, "__wrapped__"):
+        Completions.create = Completions.create.__wrapped__  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="module")
+def instrumented() -> Iterator[tuple[TracerProvider, _Relay, openai.OpenAI]]:
+    """The real ``openai`` client instrumented by OpenInference once for the module (instrumenting again
+    stacks wrappers), against the loopback fake."""
+    _without_stale_wrappers()
+    relay = _Relay()
+    provider = TracerProvider()
+    provider.add_span_processor(relay)
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    with FakeOpenAI() as api:
+        try:
+            yield provider, relay, openai.OpenAI(base_url=api.base_url, api_key="test", max_retries=0)
+        finally:
+            instrumentor.uninstrument()
+
+
+@pytest.fixture(params=["plain", "session-processor"])
+def exporting(
+    request: pytest.FixtureRequest,
+    instrumented: tuple[TracerProvider, _Relay, openai.OpenAI],
+    capture: CaptureServer,
+) -> Iterator[tuple[TracerProvider, openai.OpenAI, spanhive.SessionExporter]]:
+    """Each span exported as soon as it ends (children before their root), with and without the session
+    processor in front: the result must not depend on it."""
+    provider, relay, client = instrumented
+    exporter = spanhive.SessionExporter(endpoint=capture.url, api_key="k", spool_dir="off", compression="none")
+    front = spanhive.SessionSpanProcessor() if request.param == "session-processor" else SpanProcessor()
+    relay.targets = [front, SimpleSpanProcessor(exporter)]
+    yield provider, client, exporter
+    relay.targets = []
+    exporter.shutdown()
+
+
+def _span_events(capture: CaptureServer) -> list[dict[str, Any]]:
+    return [e for e in capture.events() if e["event_type"] != "session"]
+
+
+def _ask(client: openai.OpenAI) -> None:
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Capital of France?"}])
+
+
+def test_a_session_and_user_set_on_the_root_reach_every_event_of_the_trace(
+    exporting: tuple[TracerProvider, openai.OpenAI, spanhive.SessionExporter], capture: CaptureServer
+) -> None:
+    provider, client, exporter = exporting
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("agent_run") as span:
+        span.set_attribute("session.id", "conversation-42")
+        span.set_attribute("user.id", "user-7")
+        _ask(client)
+        with tracer.start_as_current_span("lookup"):
+            _ask(client)
+    events = _span_events(capture)
+    assert len(events) == 4
+    session = _ids.session_id_for("conversation-42")[0]
+    assert {e["session_id"] for e in events} == {session}
+    assert all(e["user_properties"] == {"user_id": "user-7"} for e in events)
+    assert all(e["metadata"]["external_session_id"] == "conversation-42" for e in events)
+    (root,) = [e for e in events if e["event_name"] == "agent_run"]
+    assert root["parent_id"] == session  # the tree is closed inside the session
+    ids = {e["event_id"] for e in events}
+    assert all(e["parent_id"] in ids for e in events if e is not root)
+    assert [e["event_type"] for e in events].count("model") == 2
+    records = [b["session_properties"] for b in capture.bodies() if b.get("is_single_session")]
+    assert records
+    assert all(r["session_id"] == session and r["user_properties"] == {"user_id": "user-7"} for r in records)
+    assert exporter.stats.get("held") == 3  # the children waited for their root
+
+
+def test_a_session_only_a_child_carries_takes_the_whole_trace(
+    exporting: tuple[TracerProvider, openai.OpenAI, spanhive.SessionExporter], capture: CaptureServer
+) -> None:
+    provider, client, _ = exporting
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("agent_run"), tracer.start_as_current_span("step"):
+        with using_attributes(session_id="thread-9", user_id="user-3"):
+            _ask(client)  # only the LLM span carries them
+        with tracer.start_as_current_span("tool"):
+            pass
+    events = _span_events(capture)
+    assert sorted(e["event_name"] for e in events) == ["ChatCompletion", "agent_run", "step", "tool"]
+    assert {e["session_id"] for e in events} == {_ids.session_id_for("thread-9")[0]}
+    assert all(e["user_properties"] == {"user_id": "user-3"} for e in events)
+
+
+def test_each_trace_keeps_its_own_session(
+    exporting: tuple[TracerProvider, openai.OpenAI, spanhive.SessionExporter], capture: CaptureServer
+) -> None:
+    """A session stated in one trace does not leak into another, nor into a trace that states none."""
+    provider, _, _ = exporting
+    tracer = provider.get_tracer("app")
+    for name, session in (("a", "s-a"), ("b", None), ("c", "s-c")):
+        with tracer.start_as_current_span(name) as root:
+            if session:
+                root.set_attribute("session.id", session)
+            with tracer.start_as_current_span(name + "-child"):
+                pass
+    by_name = {e["event_name"]: e["session_id"] for e in _span_events(capture)}
+    assert by_name["a"] == by_name["a-child"] == _ids.session_id_for("s-a")[0]
+    assert by_name["c"] == by_name["c-child"] == _ids.session_id_for("s-c")[0]
+    assert by_name["b"] == by_name["b-child"] not in (by_name["a"], by_name["c"])
+
+
+def test_the_nearest_ancestor_wins_over_the_rest_of_the_trace(recorded: Any) -> None:
+    provider, memory = recorded
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("root", attributes={"session.id": "outer"}):
+        with tracer.start_as_current_span("inner", attributes={"session.id": "inner"}):
+            with tracer.start_as_current_span("leaf"):
+                pass
+        with tracer.start_as_current_span("sibling"):
+            pass
+    events = _prepared_events(memory.get_finished_spans())
+    outer, inner = (_ids.session_id_for(s)[0] for s in ("outer", "inner"))
+    assert {e["event_name"]: e["session_id"] for e in events} == {
+        "root": outer, "inner": inner, "leaf": inner, "sibling": outer,
+    }  # fmt: skip
+
+
+def _prepared_events(spans: Any, hold: Optional[Hold] = None) -> list[dict[str, Any]]:
+    prepared = prepare(spans, Defaults(), 1 << 30, hold=hold)
+    return [e for b in prepared.bodies for e in json.loads(b.payload)["events"] if e["event_type"] != "session"]
+
+
+def test_the_same_complete_trace_gives_byte_identical_bodies(recorded: Any) -> None:
+    provider, memory = recorded
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("root"), tracer.start_as_current_span("child", attributes={"user.id": "u"}):
+        with tracer.start_as_current_span("grandchild", attributes={"session.id": "s"}):
+            pass
+    spans = memory.get_finished_spans()
+    first = [b.payload for b in prepare(spans, Defaults(), 1 << 30).bodies]
+    again = [b.payload for b in prepare(list(reversed(spans)), Defaults(), 1 << 30).bodies]
+    assert first == [b.payload for b in prepare(spans, Defaults(), 1 << 30).bodies]
+    assert sorted(json.loads(first[0])["events"], key=lambda e: e["event_id"]) == sorted(
+        json.loads(again[0])["events"], key=lambda e: e["event_id"]
+    )
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _open_trace(provider: TracerProvider, name: str, session: Optional[str] = None) -> Any:
+    """A root left open, with one ended child: the child is all an exporter sees of the trace."""
+    tracer = provider.get_tracer("app")
+    root = tracer.start_span(name, attributes={"session.id": session} if session else {})
+    with trace_api.use_span(root, end_on_exit=False), tracer.start_as_current_span(name + "-child"):
+        pass
+    return root
+
+
+def test_a_root_that_stays_open_does_not_hold_its_children_past_the_wait(recorded: Any) -> None:
+    """A chat server's span open for minutes: its children go out after the wait, in the trace's derived
+    session; spans that end later join the session the trace went out in, and the root its own."""
+    provider, memory = recorded
+    clock = _Clock()
+    hold = Hold(max_age_s=10, clock=clock)
+    root = _open_trace(provider, "serve")
+    assert _prepared_events(memory.get_finished_spans(), hold) == []  # held
+    assert hold.spans == 1
+    clock.now += 9.9
+    assert hold.due() == []
+    clock.now += 0.2
+    (due,) = hold.due()
+    assert [s.name for s in due.spans] == ["serve-child"]
+    assert hold.take_counts() == (1, 1)
+    (body,) = prepare_traces([due], Defaults(), 1 << 30, hold=hold).bodies
+    (child,) = json.loads(body.payload)["events"]
+    assert child["session_id"] == _ids.trace_session_id(root.get_span_context().trace_id)
+    memory.clear()
+    tracer = provider.get_tracer("app")
+    with trace_api.use_span(root, end_on_exit=False), tracer.start_as_current_span("late"):
+        pass
+    late = _prepared_events(memory.get_finished_spans(), hold)
+    assert [e["event_name"] for e in late] == ["late"]  # released at once: its trace already went out
+    assert late[0]["session_id"] == child["session_id"]
+    memory.clear()
+    root.set_attribute("session.id", "stated-late")
+    root.end()
+    (ended,) = _prepared_events(memory.get_finished_spans(), hold)
+    assert ended["session_id"] == _ids.session_id_for("stated-late")[0]  # its own, as it says
+
+
+def test_a_burst_of_traces_whose_roots_never_end_stays_bounded_and_loses_nothing(recorded: Any) -> None:
+    provider, memory = recorded
+    hold = Hold(max_age_s=3600, max_spans=1000, clock=_Clock())
+    tracer = provider.get_tracer("burst")
+    released = 0
+    peak = 0
+    for _batch in range(50):
+        memory.clear()
+        for _ in range(1000):  # 50k traces, each a child whose root never ends
+            root = tracer.start_span("root")
+            with trace_api.use_span(root, end_on_exit=False), tracer.start_as_current_span("child"):
+                pass
+        released += sum(len(trace.spans) for trace in hold.add(memory.get_finished_spans()))
+        peak = max(peak, hold.spans)
+        assert hold.spans <= 1000
+    released += sum(len(trace.spans) for trace in hold.release_all())
+    assert released == 50_000
+    assert peak == 1000
+    assert hold.spans == 0
+    assert hold.bytes == 0
+
+
+def test_a_bytes_bound_releases_the_oldest_traces(recorded: Any) -> None:
+    provider, memory = recorded
+    hold = Hold(max_age_s=3600, max_bytes=200_000, clock=_Clock())
+    tracer = provider.get_tracer("big")
+    out = []
+    for i in range(10):
+        memory.clear()
+        root = tracer.start_span(f"root-{i}")
+        with trace_api.use_span(root, end_on_exit=False):
+            with tracer.start_as_current_span(f"child-{i}", attributes={"input.value": "x" * 50_000}):
+                pass
+        out += hold.add(memory.get_finished_spans())
+    assert hold.bytes <= 200_000
+    assert [t.spans[0].name for t in out] == [f"child-{i}" for i in range(len(out))]  # oldest first
+    assert len(out) + len(hold.release_all()) == 10
+
+
+def test_the_exporter_sends_held_spans_on_flush_and_at_shutdown(recorded: Any, capture: CaptureServer) -> None:
+    provider, memory = recorded
+    exporter = spanhive.SessionExporter(endpoint=capture.url, api_key="k", spool_dir="off", compression="none")
+    root = _open_trace(provider, "open", session="s-1")
+    exporter.export(memory.get_finished_spans())
+    assert capture.requests == []
+    assert exporter.force_flush(5000) is True
+    assert [e["event_name"] for e in _span_events(capture)] == ["open-child"]
+    memory.clear()
+    _open_trace(provider, "second")
+    exporter.export(memory.get_finished_spans())
+    exporter.shutdown()
+    assert [e["event_name"] for e in _span_events(capture)] == ["open-child", "second-child"]
+    assert exporter.stats.get("held") == 2
+    assert exporter.stats.get("held_released_by_bound") == 2
+    root.end()
+
+
+def test_the_wait_is_kept_without_a_batch_to_trigger_it(recorded: Any, capture: CaptureServer) -> None:
+    """Nothing else is exported: the hold's own timer sends the trace when its wait is over."""
+    provider, memory = recorded
+    exporter = spanhive.SessionExporter(
+        endpoint=capture.url, api_key="k", spool_dir="off", compression="none", trace_hold_s=0.2
+    )
+    root = _open_trace(provider, "idle")
+    exporter.export(memory.get_finished_spans())
+    assert capture.wait_for(1, timeout_s=30)
+    assert [e["event_name"] for e in _span_events(capture)] == ["idle-child"]
+    exporter.shutdown()
+    root.end()
+
+
+def test_a_zero_wait_sends_each_batch_as_it_comes(recorded: Any, capture: CaptureServer) -> None:
+    provider, memory = recorded
+    exporter = spanhive.SessionExporter(
+        endpoint=capture.url, api_key="k", spool_dir="off", compression="none", trace_hold_s=0
+    )
+    root = _open_trace(provider, "now")
+    exporter.export(memory.get_finished_spans())
+    assert [e["event_name"] for e in _span_events(capture)] == ["now-child"]
+    exporter.shutdown()
+    root.end()
+
+
+def test_a_bad_hold_setting_names_its_argument() -> None:
+    with pytest.raises(spanhive.ConfigError, match="trace_hold_s"):
+        spanhive.SessionExporter(endpoint="http://127.0.0.1:9", trace_hold_s=-1)
