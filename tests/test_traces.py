@@ -19,6 +19,7 @@ from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import spanhive
 from spanhive import _ids
@@ -330,3 +331,105 @@ def test_a_zero_wait_sends_each_batch_as_it_comes(recorded: Any, capture: Captur
 def test_a_bad_hold_setting_names_its_argument() -> None:
     with pytest.raises(spanhive.ConfigError, match="trace_hold_s"):
         spanhive.SessionExporter(endpoint="http://127.0.0.1:9", trace_hold_s=-1)
+
+
+def _stamped(provider_spans: Any) -> dict[str, dict[str, Any]]:
+    return {span.name: dict(span.attributes or {}) for span in provider_spans}
+
+
+def test_the_session_processor_passes_a_parents_session_and_user_to_the_spans_started_under_it() -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(spanhive.SessionSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("root") as root:
+        root.set_attribute("gen_ai.conversation.id", "conv-1")  # set after the root started, as apps do
+        root.set_attribute("langfuse.user.id", "ada")
+        with tracer.start_as_current_span("child"):
+            with tracer.start_as_current_span("grandchild"):
+                pass
+        with tracer.start_as_current_span("own", attributes={"session.id": "conv-2", "user.id": "bob"}):
+            with tracer.start_as_current_span("under-own"):
+                pass
+    spans = _stamped(memory.get_finished_spans())
+    for name in ("child", "grandchild"):
+        assert spans[name]["honeyhive.session_id"] == "conv-1"
+        assert spans[name]["honeyhive_user_id"] == "ada"
+    assert "honeyhive.session_id" not in spans["own"]  # it names its own
+    assert "honeyhive_user_id" not in spans["own"]
+    assert spans["under-own"]["honeyhive.session_id"] == "conv-2"  # the nearest ancestor's
+    assert spans["under-own"]["honeyhive_user_id"] == "bob"
+    assert "honeyhive.session_id" not in spans["root"]
+    events = {e["event_name"]: e for e in _prepared_events(memory.get_finished_spans(), Hold(max_age_s=0))}
+    assert events["grandchild"]["session_id"] == _ids.session_id_for("conv-1")[0]
+    assert events["grandchild"]["user_properties"] == {"user_id": "ada"}
+    assert events["under-own"]["session_id"] == _ids.session_id_for("conv-2")[0]
+    provider.shutdown()
+
+
+def test_a_remote_parent_passes_nothing_but_its_baggage() -> None:
+    """A downstream service: the parent is in another process, so only what the baggage carries applies."""
+    from opentelemetry import baggage, propagate  # noqa: PLC0415 - only here
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(spanhive.SessionSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("downstream")
+    upstream = TracerProvider().get_tracer("upstream")
+    headers: dict[str, str] = {}
+    with spanhive.session(name="checkout", session_id="sess-77", user_properties={"user_id": "eve"}):
+        with upstream.start_as_current_span("call"):
+            propagate.inject(headers)
+    assert "baggage" in headers
+    incoming = propagate.extract(headers)
+    with tracer.start_as_current_span("handle", context=incoming), tracer.start_as_current_span("work"):
+        pass
+    assert baggage.get_all(incoming)
+    events = {e["event_name"]: e for e in _prepared_events(memory.get_finished_spans(), Hold(max_age_s=0))}
+    assert {e["session_id"] for e in events.values()} == {_ids.session_id_for("sess-77")[0]}
+    assert events["work"]["user_properties"] == {"user_id": "eve"}
+    provider.shutdown()
+
+
+@pytest.mark.parametrize("order", ["earlier-first", "later-first"])
+def test_two_traces_of_one_session_in_several_batches_keep_one_name(
+    recorded: Any, capture: CaptureServer, order: str
+) -> None:
+    provider, memory = recorded
+    tracer = provider.get_tracer("app")
+    batches = []
+    for name in ("first_question", "second_question"):
+        memory.clear()
+        with tracer.start_as_current_span(name, attributes={"session.id": "chat-1"}):
+            with tracer.start_as_current_span("llm"):
+                pass
+        batches.append(memory.get_finished_spans())
+    if order == "later-first":
+        batches.reverse()
+    exporter = spanhive.SessionExporter(endpoint=capture.url, api_key="k", spool_dir="off", compression="none")
+    for batch in (*batches, batches[0]):  # and one of them again, as a retry would
+        exporter.export(batch)
+    exporter.shutdown()
+    names = [b["session_properties"]["session_name"] for b in capture.bodies()]
+    assert len(names) == 3
+    assert len(set(names)) == 1
+    assert names[0] == ("first_question" if order == "earlier-first" else "second_question")
+
+
+def test_a_stated_session_name_wins_and_sticks(recorded: Any, capture: CaptureServer) -> None:
+    provider, memory = recorded
+    tracer = provider.get_tracer("app")
+    exporter = spanhive.SessionExporter(endpoint=capture.url, api_key="k", spool_dir="off", compression="none")
+    for attributes in ({}, {"honeyhive.session_name": "Support chat"}, {}):
+        memory.clear()
+        with tracer.start_as_current_span("turn", attributes={"session.id": "chat-2", **attributes}):
+            pass
+        exporter.export(memory.get_finished_spans())
+    exporter.shutdown()
+    assert [b["session_properties"]["session_name"] for b in capture.bodies()] == [
+        "turn",
+        "Support chat",
+        "Support chat",
+    ]

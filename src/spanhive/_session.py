@@ -25,7 +25,8 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from spanhive._internals import baggage_entries, stamp_attributes
+from spanhive._internals import baggage_entries, span_attributes, stamp_attributes
+from spanhive.mapping._span import SESSION_ID_KEYS, USER_ID_KEYS
 
 _logger = logging.getLogger(__name__)
 
@@ -109,19 +110,35 @@ class session:
         self.__exit__(exc_type, exc, tb)
 
 
+_INHERITED_SESSION = "honeyhive.session_id"
+_INHERITED_USER = "honeyhive_user_id"
+_USER_PROPERTIES = "honeyhive_user_properties"
+
+
 class SessionSpanProcessor(SpanProcessor):
-    """Stamps the session found in baggage onto every span as it starts (on the application thread, so it is
-    kept to a few dictionary lookups)."""
+    """Stamps the session onto every span as it starts: the one found in baggage, else the one its local
+    parent names, with its user (on the application thread, so it is kept to a few dictionary lookups).
+
+    A span started under a local parent that names a session or a user (in any convention spanhive reads:
+    ``session.id``, ``gen_ai.conversation.id``, ``langfuse.session.id``, Traceloop's association
+    properties, ``user.id``…) gets them in HoneyHive's names, unless it names its own. So a session set
+    on an agent's top span reaches the LLM spans an instrumentation starts under it, whatever exports them.
+    """
 
     def __init__(self) -> None:
         self._stamps: dict[tuple[str, Any, Any], dict[str, Any]] = {}
         self._last: tuple[Any, Optional[dict[str, Any]]] = (None, None)
         """The last baggage seen and its stamp: every span of a session sees the same baggage object."""
+        self._parent: tuple[Any, int, Optional[dict[str, Any]]] = (None, -1, None)
+        """The last parent seen, its attribute count then, and what it passes on: siblings share it."""
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         entries = baggage_entries(parent_context)
         if not entries:
-            return  # outside any session (and any baggage): one lookup, nothing written
+            inherited = self._inherited(span, parent_context)
+            if inherited:
+                stamp_attributes(span, inherited)
+            return
         last = self._last
         if last[0] is entries:  # baggage is never changed in place: a new value is a new mapping
             stamp = last[1]
@@ -129,6 +146,9 @@ class SessionSpanProcessor(SpanProcessor):
             stamp = self._stamp_for(entries)
             self._last = (entries, stamp)
         if stamp is None:
+            inherited = self._inherited(span, parent_context)
+            if inherited:
+                stamp_attributes(span, inherited)
             return
         pending = _pending.get()
         if pending is not None and not pending.done:
@@ -141,6 +161,33 @@ class SessionSpanProcessor(SpanProcessor):
                 _local_roots.popitem(last=False)
             context = span.get_span_context()
             _local_roots[context.trace_id] = (context.span_id, span)
+
+    def _inherited(self, span: Span, parent_context: Optional[Context]) -> Optional[dict[str, Any]]:
+        """What ``span`` takes from its local parent: the session and user it names, minus what ``span``
+        names itself."""
+        parent = trace.get_current_span(parent_context)
+        attributes = span_attributes(parent) if parent.is_recording() else None
+        if not attributes:
+            return None
+        last = self._parent
+        if last[0] is parent and last[1] == len(attributes):
+            passed = last[2]
+        else:
+            passed = _passed_on(attributes)
+            self._parent = (parent, len(attributes), passed)
+        if not passed:
+            return None
+        own = span_attributes(span)
+        if not own:
+            return passed
+        kept = dict(passed)
+        if any(key in own for key in SESSION_ID_KEYS):
+            kept.pop(_INHERITED_SESSION, None)
+        if any(key in own for key in USER_ID_KEYS):
+            kept.pop(_INHERITED_USER, None)
+        if _USER_PROPERTIES in own:
+            kept.pop(_USER_PROPERTIES, None)
+        return kept
 
     def _stamp_for(self, entries: Mapping[str, object]) -> Optional[dict[str, Any]]:
         session_id = entries.get(BAGGAGE_SESSION_ID)
@@ -175,6 +222,26 @@ class SessionSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _passed_on(attributes: Mapping[str, Any]) -> Optional[dict[str, Any]]:
+    """The session and user a parent's attributes name (the first of each in the mapping's precedence), as
+    the attributes a child gets."""
+    passed: dict[str, Any] = {}
+    for key in SESSION_ID_KEYS:
+        value = attributes.get(key)
+        if value:
+            passed[_INHERITED_SESSION] = str(value)
+            break
+    for key in USER_ID_KEYS:
+        value = attributes.get(key)
+        if value:
+            passed[_INHERITED_USER] = str(value)
+            break
+    users = attributes.get(_USER_PROPERTIES)
+    if isinstance(users, str) and users:
+        passed[_USER_PROPERTIES] = users
+    return passed or None
 
 
 # --- enrichment -----------------------------------------------------------------------------------------

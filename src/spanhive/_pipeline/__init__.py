@@ -82,7 +82,7 @@ def prepare_traces(
             truncated += pair[1].truncated
             yield pair
 
-    groups = whole_sessions(counted(_resolved(traces, defaults, hold)), defaults)
+    groups = whole_sessions(counted(_resolved(traces, defaults, hold)), defaults, hold)
     redacted = 0
     for group in groups:
         events: list[dict[str, Any]] = cast("list[dict[str, Any]]", group.events)
@@ -118,11 +118,19 @@ def _resolved(traces: Iterable[Released], defaults: Defaults, hold: Optional[Hol
 def _streamed(traces: list[Released], defaults: Defaults, max_request_bytes: int, hold: Optional[Hold]) -> Prepared:
     """:func:`prepare` one trace at a time: each trace's records are assembled, redacted and encoded before
     the next trace is mapped, so a batch's records never all live at once."""
-    assembly = Assembly(defaults)
+    assembly = Assembly(defaults, hold)
     encoder = Encoder()
     redacted = truncated = 0
     for trace in traces:
-        for event, facts in _mapped(trace, defaults, hold):
+        mapped = []
+        for span in trace.spans:  # _mapped, inline: one call less per trace
+            pair = map_span_safely(span, defaults)
+            if pair is not None:
+                mapped.append(pair)
+        joined = resolve_trace(mapped, trace.known)
+        if hold is not None:
+            hold.remember(trace.trace_id, joined)
+        for event, facts in mapped:
             truncated += facts.truncated
             entry = assembly.add(event, facts)
             if facts.flat:

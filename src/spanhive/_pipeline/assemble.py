@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any, NamedTuple, Optional
 
-from spanhive._pipeline.hold import TraceSession
+from spanhive._pipeline.hold import Hold, TraceSession
 from spanhive._records import SESSION_FIELDS, Event, SessionProperties
 from spanhive.mapping import Defaults, Mapped, SpanFacts
 
@@ -31,7 +31,7 @@ _START_AND_ID = itemgetter(0, 1)  # roots in order: by start, then by event id
 
 def resolve_trace(mapped: list[Mapped], known: Optional[TraceSession]) -> Optional[TraceSession]:
     """Put one trace's events (all those released together) in the trace's session, in place, and return
-    that session (for the trace's spans that end later).
+    that session for the trace's spans that end later (``None``: nothing to pass on, the trace-derived one).
 
     An event whose span names no session takes its nearest ancestor's that does; else the session the
     earliest span of the trace names (by start, then event id: the same trace gives the same result in any
@@ -48,7 +48,7 @@ def resolve_trace(mapped: list[Mapped], known: Optional[TraceSession]) -> Option
         if event["user_properties"] and (users is None or (facts.start_ns, event["event_id"]) < users[0]):
             users = ((facts.start_ns, event["event_id"]), event)
     if stated is None and users is None and (known is None or not (known.stated or known.user_properties)):
-        return known or TraceSession(mapped[0][0]["session_id"], None, None, False)  # nothing to share
+        return known  # nothing to share: every event keeps its own (the trace-derived) session
     if stated is not None:
         first = stated[1]
         trace = TraceSession(
@@ -183,10 +183,12 @@ class Session:
 class Assembly:
     """Events in, sessions out: :meth:`add` each event of a batch, then :meth:`finish` once."""
 
-    def __init__(self, defaults: Defaults) -> None:
+    def __init__(self, defaults: Defaults, hold: Optional[Hold] = None) -> None:
         self.defaults = defaults
         self.sessions: dict[str, Session] = {}
         self._by_id: dict[str, Entry] = {}
+        self._hold = hold
+        """What the exporter remembers across batches: here, the name each session went out with."""
 
     def add(self, event: Event, facts: SpanFacts) -> Entry:
         """Record one event (of a root: the fields the session takes from it)."""
@@ -254,7 +256,11 @@ class Assembly:
             if session.users is not None:
                 props["user_properties"] = session.users
             roots = sorted(session.roots, key=_START_AND_ID) if session.roots else ()
-            props["session_name"] = session.name or self.defaults.session_name or (roots[0].name if roots else None)
+            stated = session.name or self.defaults.session_name
+            name = stated or (roots[0].name if roots else None)
+            if self._hold is not None:
+                name = self._hold.name_session(session.session_id, name, stated is not None)
+            props["session_name"] = name
             if roots:
                 first, last = roots[0], roots[-1]
                 props["inputs"] = first.inputs
@@ -279,11 +285,13 @@ class SessionGroup:
         return self.events[0]["project"] if self.events else ""
 
 
-def whole_sessions(mapped: Iterable[Optional[Mapped]], defaults: Defaults) -> list[SessionGroup]:
+def whole_sessions(
+    mapped: Iterable[Optional[Mapped]], defaults: Defaults, hold: Optional[Hold] = None
+) -> list[SessionGroup]:
     """Whole records, grouped: each event gets its ``children_ids`` and settled type, each session its own
     copies of the root's inputs and outputs (so a ``mask`` may edit either record alone). ``None`` (a span
     mapping skipped) is passed over."""
-    assembly = Assembly(defaults)
+    assembly = Assembly(defaults, hold)
     pairs = [(pair[0], assembly.add(*pair)) for pair in mapped if pair is not None]
     sessions = assembly.finish()
     for event, entry in pairs:

@@ -26,7 +26,6 @@ under its own lock.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple, Optional
 
@@ -100,7 +99,11 @@ class Hold:
         self._clock = clock
         self._held: dict[int, _Held] = {}
         """Traces waiting for their local root, oldest first (a dict keeps insertion order)."""
-        self._released: OrderedDict[int, Optional[TraceSession]] = OrderedDict()
+        self._released: dict[int, Optional[TraceSession]] = {}
+        """Released traces, in the order they were first released, with their session."""
+        self.session_names: dict[str, str] = {}
+        """The name each session went out with (the last :data:`REMEMBERED`), so that a later batch of the
+        same session, whose earliest root is another, does not rename it."""
         self.spans = 0
         """Spans held now."""
         self.bytes = 0
@@ -110,9 +113,7 @@ class Hold:
         """Spans released by a bound (time, count or bytes) or a flush rather than by their root, since the
         last :meth:`take_counts`."""
 
-    @property
-    def enabled(self) -> bool:
-        return self.max_age_s > 0 and self.max_spans > 0
+        self.enabled = max_age_s > 0 and max_spans > 0
 
     def add(self, spans: Sequence[ReadableSpan]) -> list[Released]:
         """Take one exported batch; return the traces it completes (and any a bound pushes out)."""
@@ -124,7 +125,7 @@ class Hold:
         held, released = self._held, self._released
         for trace_id, group in groups.items():
             if trace_id in rooted or trace_id in released or trace_id == 0:
-                waiting = held.pop(trace_id, None)
+                waiting = held.pop(trace_id, None) if held else None
                 if waiting is not None:
                     self.spans -= len(waiting.spans)
                     self.bytes -= waiting.bytes
@@ -177,13 +178,26 @@ class Hold:
 
     def remember(self, trace_id: int, session: Optional[TraceSession]) -> None:
         """The session a released trace joined: its later spans are released at once, into it."""
-        if trace_id == 0 or not self.enabled:
+        if not self.enabled:
             return
         released = self._released
         released[trace_id] = session
-        released.move_to_end(trace_id)
         if len(released) > REMEMBERED:
-            released.popitem(last=False)
+            del released[next(iter(released))]
+
+    def name_session(self, session_id: str, name: Optional[str], stated: bool) -> Optional[str]:
+        """The name a session goes out with: a stated one (which replaces what was remembered), else the one
+        it first went out with, else ``name`` (its earliest root's in this batch)."""
+        names = self.session_names
+        if not stated:
+            known = names.get(session_id)
+            if known is not None:
+                return known
+        if name is not None:
+            names[session_id] = name
+            if len(names) > REMEMBERED:
+                del names[next(iter(names))]
+        return name
 
     def take_counts(self) -> tuple[int, int]:
         """Spans that waited, and spans released by a bound or a flush, since the last call."""
