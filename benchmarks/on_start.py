@@ -43,26 +43,32 @@ def _loop(tracer: Any) -> float:
     return 1e6 * (time.process_time() - started) / SPANS
 
 
-def _direct_us(in_session: bool, child: bool = False) -> float:
+def _direct_us(in_session: bool, child: bool = False, parent_names_session: bool = False) -> float:
     """``on_start`` + ``on_end`` alone, called on real SDK spans (created beforehand, outside the timing), each
-    span ended before the next starts; ``child``: spans under a parent, as most spans of a trace are."""
+    span ended before the next starts; ``child``: spans under a parent, as most spans of a trace are;
+    ``parent_names_session``: that parent names a session and a user, which its children inherit."""
     provider = TracerProvider()
     tracer = provider.get_tracer("bench")
     processor = spanhive.SessionSpanProcessor()
-    parent = trace.set_span_in_context(tracer.start_span("parent")) if child else otel_context.Context()
+    named = {"session.id": "conversation-1", "user.id": "u-1"} if parent_names_session else {}
+    top = tracer.start_span("parent", attributes=named)
+    parent = trace.set_span_in_context(top) if child else otel_context.Context()
     spans = [tracer.start_span("x", context=parent) for _ in range(SPANS)]
     pairs = [(span, span._readable_span()) for span in spans]  # on_end receives a read-only copy
     session = spanhive.session(name="bench", user_properties={"user_id": "u-1", "plan": "pro"})
     if in_session:
         session.__enter__()
     try:
-        context = otel_context.get_current()
+        context = parent if parent_names_session else otel_context.get_current()
         on_start, on_end = processor.on_start, processor.on_end
         started = time.process_time()
         for span, copy in pairs:
             on_start(span, context)
             on_end(copy)
-        return 1e6 * (time.process_time() - started) / SPANS
+        spent = 1e6 * (time.process_time() - started) / SPANS
+        if parent_names_session:
+            assert spans[-1].attributes["honeyhive.session_id"] == "conversation-1", "nothing was inherited"
+        return spent
     finally:
         if in_session:
             session.__exit__(None, None, None)
@@ -83,6 +89,7 @@ def main() -> dict[str, float]:
     samples["direct_outside"] = [_direct_us(in_session=False) for _ in range(9)]
     samples["direct_inside"] = [_direct_us(in_session=True) for _ in range(9)]
     samples["direct_inside_child"] = [_direct_us(in_session=True, child=True) for _ in range(9)]
+    samples["direct_inherited"] = [_direct_us(False, child=True, parent_names_session=True) for _ in range(9)]
     medians = {k: statistics.median(v) for k, v in samples.items()}
     print(f"span start+end with one processor:      {medians['base']:.2f} µs")
     print(f"  + SessionSpanProcessor, no session:   +{medians['outside'] - medians['base']:.2f} µs")
@@ -90,6 +97,7 @@ def main() -> dict[str, float]:
     print(f"on_start + on_end alone, no session:    {medians['direct_outside']:.2f} µs")
     print(f"on_start + on_end alone, in a session:  {medians['direct_inside']:.2f} µs (top spans)")
     print(f"                                         {medians['direct_inside_child']:.2f} µs (child spans)")
+    print(f"on_start + on_end alone, under a parent naming a session (inherited): {medians['direct_inherited']:.2f} µs")
     return medians
 
 
