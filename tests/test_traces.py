@@ -433,3 +433,30 @@ def test_a_stated_session_name_wins_and_sticks(recorded: Any, capture: CaptureSe
         "Support chat",
         "Support chat",
     ]
+
+
+@pytest.mark.parametrize(
+    ("entries", "session", "user"),
+    [
+        ({"session.id": "conv-5", "user.id": "kim"}, "conv-5", "kim"),
+        ({"langfuse_session_id": "lf-1", "langfuse_user_id": "lee"}, "lf-1", "lee"),
+    ],
+    ids=["session.id", "langfuse"],
+)
+def test_the_baggage_other_stacks_propagate_joins_the_session(entries: dict[str, str], session: str, user: str) -> None:
+    """A downstream service whose upstream is not spanhive: the session keys others put in baggage count."""
+    from opentelemetry import baggage  # noqa: PLC0415 - only here
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(spanhive.SessionSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    context = None
+    for key, value in entries.items():
+        context = baggage.set_baggage(key, value, context)
+    with provider.get_tracer("svc").start_as_current_span("handle", context=context):
+        pass
+    (event,) = _prepared_events(memory.get_finished_spans(), Hold(max_age_s=0))
+    assert event["session_id"] == _ids.session_id_for(session)[0]
+    assert event["user_properties"] == {"user_id": user}
+    provider.shutdown()

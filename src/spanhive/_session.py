@@ -34,6 +34,8 @@ BAGGAGE_SESSION_ID = "spanhive.session_id"
 BAGGAGE_SESSION_NAME = "spanhive.session_name"
 BAGGAGE_USER_PROPERTIES = "spanhive.user_properties"
 SESSION_PREFIX = "spanhive.session."
+_BAGGAGE_SESSION_KEYS = (BAGGAGE_SESSION_ID, "session.id", "langfuse_session_id")
+_BAGGAGE_USER_KEYS = ("user.id", "langfuse_user_id")
 
 _pending: contextvars.ContextVar[Optional[_Pending]] = contextvars.ContextVar("spanhive_session_pending", default=None)
 _local_roots: OrderedDict[int, tuple[int, Span]] = OrderedDict()
@@ -190,10 +192,16 @@ class SessionSpanProcessor(SpanProcessor):
         return kept
 
     def _stamp_for(self, entries: Mapping[str, object]) -> Optional[dict[str, Any]]:
-        session_id = entries.get(BAGGAGE_SESSION_ID)
+        """The stamp for the session the baggage carries: spanhive's own entries, else the ones other stacks
+        propagate (``session.id`` / ``user.id``, Langfuse's ``langfuse_session_id`` / ``langfuse_user_id``)."""
+        session_id = next((entries[k] for k in _BAGGAGE_SESSION_KEYS if entries.get(k)), None)
         if not session_id:
             return None
-        key = (str(session_id), entries.get(BAGGAGE_SESSION_NAME), entries.get(BAGGAGE_USER_PROPERTIES))
+        users = entries.get(BAGGAGE_USER_PROPERTIES)
+        if not users:
+            user = next((entries[k] for k in _BAGGAGE_USER_KEYS if entries.get(k)), None)
+            users = _json({"user_id": str(user)}) if user else None
+        key = (str(session_id), entries.get(BAGGAGE_SESSION_NAME), users)
         return self._stamps.get(key) or self._stamp(*key)
 
     def _stamp(self, session_id: str, name: Any, users: Any) -> dict[str, Any]:
