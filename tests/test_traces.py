@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import spanhive
 from spanhive import _ids
+from spanhive._internals import span_processors
 from spanhive._pipeline import Hold, prepare, prepare_traces
 from spanhive.mapping import Defaults
 from tests.capture import CaptureServer
@@ -460,3 +461,42 @@ def test_the_baggage_other_stacks_propagate_joins_the_session(entries: dict[str,
     assert event["session_id"] == _ids.session_id_for(session)[0]
     assert event["user_properties"] == {"user_id": user}
     provider.shutdown()
+
+
+@pytest.mark.parametrize("set_up", ["configure", "plain-batch-processor"])
+def test_through_a_real_batch_processor_the_trace_joins_the_root_session(
+    instrumented: tuple[TracerProvider, _Relay, openai.OpenAI], capture: CaptureServer, set_up: str
+) -> None:
+    """The two usual set-ups, a batch processor exporting on its own thread: ``configure()`` (with the
+    session processor) and ``BatchSpanProcessor(SessionExporter())`` alone give the same sessions."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor  # noqa: PLC0415 - only here
+
+    provider, relay, client = instrumented
+    own = TracerProvider()
+    if set_up == "configure":
+        spanhive.configure(tracer_provider=own, batch=True, endpoint=capture.url, api_key="k", spool_dir="off")
+    else:
+        exporter = spanhive.SessionExporter(endpoint=capture.url, api_key="k", spool_dir="off")
+        own.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=50, max_export_batch_size=2))
+    relay.targets = span_processors(own)  # the instrumentation's spans go through them too
+    try:
+        tracer = provider.get_tracer("app")
+        for turn in range(3):
+            with tracer.start_as_current_span(f"turn-{turn}") as root:
+                root.set_attribute("session.id", "chat-e2e")
+                root.set_attribute("user.id", "ada")
+                _ask(client)
+                with tracer.start_as_current_span("tool"):
+                    pass
+        assert own.force_flush(10_000)
+        for processor in relay.targets:
+            processor.force_flush(10_000)
+    finally:
+        relay.targets = []
+        own.shutdown()
+    events = _span_events(capture)
+    assert len(events) == 9
+    assert {e["session_id"] for e in events} == {_ids.session_id_for("chat-e2e")[0]}
+    assert all(e["user_properties"] == {"user_id": "ada"} for e in events)
+    names = {b["session_properties"]["session_name"] for b in capture.bodies() if b.get("is_single_session")}
+    assert names == {"turn-0"}
