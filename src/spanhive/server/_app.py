@@ -13,6 +13,7 @@ import logging
 import re
 import socket
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Callable, Mapping
@@ -21,6 +22,12 @@ from importlib import resources
 from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
+from opentelemetry.sdk.trace import ReadableSpan
+
+from spanhive import _otlp
+from spanhive._pipeline import Hold, prepare_traces
+from spanhive._pipeline.hold import Released
+from spanhive._pipeline.map import Defaults
 from spanhive._records import DICT_FIELDS
 from spanhive._version import __version__
 from spanhive.server import _schema, _viewer
@@ -68,7 +75,51 @@ class IngestServer(ThreadingHTTPServer):
         self.max_body_bytes = max_body_bytes
         self.batch_schema = _batch_schema()
         self._thread: Optional[threading.Thread] = None
+        self._hold = Hold()
+        """OTLP spans waiting for their trace's local root, as in the exporter (docs/sessions.md)."""
+        self._hold_lock = threading.Lock()
+        self._timer: Optional[threading.Thread] = None
+        self._closing = threading.Event()
         super().__init__((host, port), _Handler)
+
+    def ingest_spans(self, spans: list[ReadableSpan]) -> None:
+        """Decoded spans through the exporter's own stages into the store: a trace's spans wait for its
+        local root, then are mapped, put in the trace's session and grouped."""
+        with self._hold_lock:
+            traces = self._hold.add(spans)
+            if self._hold.spans and self._timer is None:
+                self._timer = threading.Thread(target=self._release_due, name="spanhive-serve-hold", daemon=True)
+                self._timer.start()
+            self._store(traces)
+
+    def _store(self, traces: list[Released]) -> None:
+        """(Under the hold lock.)"""
+        if traces:
+            for body in prepare_traces(traces, Defaults(), 1 << 62, whole_records=True, hold=self._hold).bodies:
+                self.store.ingest_records((group.properties, group.events) for group in body.records or ())
+
+    def _release_due(self) -> None:
+        while not self._closing.is_set():
+            with self._hold_lock:
+                due_at = self._hold.next_due()
+                if due_at is None:
+                    self._timer = None
+                    return
+                wait = due_at - time.monotonic()
+                if wait <= 0:
+                    self._store(self._hold.due())
+            if wait > 0:
+                self._closing.wait(min(wait, 1.0))
+
+    def server_close(self) -> None:
+        """Store what is held, then close."""
+        self._closing.set()
+        with self._hold_lock:
+            try:
+                self._store(self._hold.release_all())
+            except Exception:
+                _logger.exception("spanhive serve: could not store the spans held at shutdown")
+        super().server_close()
 
     @property
     def url(self) -> str:
@@ -157,6 +208,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> Any:
         """The request body as JSON: size-limited before and after gzip, clear errors for bad input."""
+        raw = self._raw_body()
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise HttpError(400, f"invalid JSON: {exc}") from None
+
+    def _raw_body(self) -> bytes:
+        """The request body's bytes: size-limited before and after gzip, clear errors for bad input."""
         limit = self.server.max_body_bytes
         length_header = self.headers.get("Content-Length")
         if length_header is None or not length_header.isdigit():
@@ -175,10 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
             raw = _gunzip(raw, limit)
         elif encoding != "identity":
             raise HttpError(415, f"Content-Encoding {encoding!r} is not supported (gzip or identity)")
-        try:
-            return json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            raise HttpError(400, f"invalid JSON: {exc}") from None
+        return raw
 
     def _send_json(self, status: int, body: Any, headers: Optional[Mapping[str, str]] = None) -> None:
         self._send(status, json.dumps(body, ensure_ascii=False, default=str).encode(), _JSON, headers)
@@ -219,6 +275,23 @@ class _Handler(BaseHTTPRequestHandler):
         events = [_complete(event, session_id) for event in body["events"]]
         stored = self.server.store.ingest_batch({**body, "events": events})
         self._send_json(200, {"success": True, "event_ids": stored, "session_id": session_id})
+
+    def _post_otlp_traces(self) -> None:
+        """OTLP/HTTP traces (protobuf or JSON), mapped by the exporter's own stages into the store; answered
+        in the request's encoding."""
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if content_type not in (_otlp.PROTOBUF, _otlp.JSON):
+            raise HttpError(
+                415, f"Content-Type {content_type or 'none'!r} is not supported ({_otlp.PROTOBUF} or {_otlp.JSON})"
+            )
+        try:
+            request = _otlp.decode(self._raw_body(), content_type)
+        except _otlp.OtlpError as exc:
+            raise HttpError(400, str(exc)) from None
+        spans = list(_otlp.spans(request))
+        if spans:
+            self.server.ingest_spans(spans)
+        self._send(200, _otlp.response(content_type), content_type)
 
     def _post_event(self) -> None:
         body = self._body()
@@ -284,6 +357,7 @@ class _Handler(BaseHTTPRequestHandler):
 Route = tuple[str, "re.Pattern[str]", Callable[..., None], bool]
 _ROUTES: list[Route] = [
     ("POST", re.compile(r"/events/batch"), _Handler._post_batch, False),
+    ("POST", re.compile(r"(?:/opentelemetry)?/v1/traces"), _Handler._post_otlp_traces, False),
     ("POST", re.compile(r"/events/model/batch"), _Handler._post_model_batch, False),
     ("POST", re.compile(r"/events"), _Handler._post_event, False),
     ("POST", re.compile(r"/session/start"), _Handler._post_session_start, False),
