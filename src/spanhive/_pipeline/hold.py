@@ -106,16 +106,16 @@ class Hold:
         self.session_names: dict[str, str] = {}
         """The name each session went out with (the last :data:`REMEMBERED`), so that a later batch of the
         same session, whose earliest root is another, does not rename it."""
+        self.enabled = max_age_s > 0 and max_spans > 0
         self.spans = 0
         """Spans held now."""
         self.bytes = 0
+        """The estimated bytes of the spans held now."""
         self.waited = 0
         """Spans that had to wait for their root, since the last :meth:`take_counts`."""
         self.bounded = 0
         """Spans released by a bound (time, count or bytes) or a flush rather than by their root, since the
         last :meth:`take_counts`."""
-
-        self.enabled = max_age_s > 0 and max_spans > 0
 
     def add(self, spans: Sequence[ReadableSpan]) -> list[Released]:
         """Take one exported batch; return the traces it completes (and any a bound pushes out)."""
@@ -151,11 +151,13 @@ class Hold:
         if not self._held:
             return []
         now = self._clock() if now is None else now
+        held = self._held
         out = []
-        for trace_id, waiting in list(self._held.items()):
+        while held:
+            trace_id, waiting = next(iter(held.items()))  # the oldest: the rest are younger
             over = self.spans > self.max_spans or self.bytes > self.max_bytes
             if not over and now - waiting.since < self.max_age_s:
-                break  # oldest first: the rest are younger
+                break
             out.append(self._pop(trace_id))
             self.bounded += len(out[-1].spans)
         return out
