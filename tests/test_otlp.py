@@ -226,3 +226,37 @@ def test_what_is_not_otlp_is_refused_and_nothing_is_stored(
     answer = requests.post(server.url + "/v1/traces", data=data, headers=headers, timeout=10)
     assert answer.status_code == status
     assert server.store.list_sessions() == []
+
+
+def test_errors_come_back_as_a_google_rpc_status_in_the_requests_encoding(server: IngestServer) -> None:
+    """As OTLP/HTTP prescribes, read back with the official message definitions."""
+    from google.rpc.status_pb2 import Status as RpcStatus  # noqa: PLC0415 - only here
+
+    answer = requests.post(
+        server.url + "/v1/traces", data=b"\xff\xff", headers={"Content-Type": "application/x-protobuf"}, timeout=10
+    )
+    assert answer.status_code == 400
+    assert answer.headers["Content-Type"] == "application/x-protobuf"
+    status = RpcStatus()
+    status.ParseFromString(answer.content)
+    assert status.code == 3  # INVALID_ARGUMENT
+    assert "not an OTLP protobuf trace request" in status.message
+    answer = requests.post(
+        server.url + "/v1/traces", data=b"nope", headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert answer.status_code == 400
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.json()["code"] == 3
+    assert "not an OTLP JSON trace request" in answer.json()["message"]
+
+
+def test_invalid_spans_are_rejected_by_count_and_the_rest_stored(server: IngestServer) -> None:
+    request = _json_request()
+    spans = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    spans.append({**spans[1], "spanId": "0000000000000000", "name": "bad"})
+    answer = requests.post(server.url + "/v1/traces", json=request, timeout=10)
+    assert answer.status_code == 200
+    partial = answer.json()["partialSuccess"]
+    assert int(partial["rejectedSpans"]) == 1
+    assert "invalid trace or span id" in partial["errorMessage"]
+    assert sorted(_events(server.store)) == ["handle", "query"]

@@ -64,11 +64,38 @@ def decode(body: bytes, content_type: str) -> ExportTraceServiceRequest:
     return request
 
 
-def response(content_type: str) -> bytes:
-    """The success answer, in the encoding of the request."""
+def response(content_type: str, rejected: int = 0, message: str = "") -> bytes:
+    """The answer, in the encoding of the request: ``partial_success`` says how many spans were rejected,
+    and why (left out when none were, as the specification allows)."""
+    answer = ExportTraceServiceResponse()
+    if rejected:
+        answer.partial_success.rejected_spans = rejected
+        answer.partial_success.error_message = message
     if content_type == PROTOBUF:
-        return ExportTraceServiceResponse().SerializeToString()
-    return b"{}"
+        return answer.SerializeToString()
+    return json_format.MessageToJson(answer, indent=None).encode() if rejected else b"{}"
+
+
+def error_status(content_type: str, code: int, message: str) -> bytes:
+    """A ``google.rpc.Status`` (``code``, ``message``) in the request's encoding: the error body OTLP/HTTP
+    prescribes. Written by hand (two fields) rather than pulling in another package for the message."""
+    if content_type == PROTOBUF:
+        text = message.encode("utf-8", "replace")
+        return b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
+    return json.dumps({"code": code, "message": message}).encode()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+INVALID_ARGUMENT = 3  # google.rpc.Code
+RESOURCE_EXHAUSTED = 8
 
 
 def _ids_as_base64(data: dict[str, Any]) -> dict[str, Any]:
@@ -94,8 +121,20 @@ def _convert_ids(record: Any) -> None:
                 raise OtlpError(f"{key} {value!r} is not hex") from None
 
 
-def spans(request: ExportTraceServiceRequest) -> Iterator[ReadableSpan]:
-    """The request's spans, each with its resource and instrumentation scope."""
+def spans(request: ExportTraceServiceRequest) -> tuple[list[ReadableSpan], int]:
+    """The request's valid spans, each with its resource and instrumentation scope, and how many were not
+    (a trace id not 16 bytes or all zero, a span id not 8 bytes or all zero: the specification's invalid)."""
+    valid = []
+    rejected = 0
+    for span in _all_spans(request):
+        if span is None:
+            rejected += 1
+        else:
+            valid.append(span)
+    return valid, rejected
+
+
+def _all_spans(request: ExportTraceServiceRequest) -> Iterator[Optional[ReadableSpan]]:
     for resource_spans in request.resource_spans:
         resource = Resource(_attributes(resource_spans.resource.attributes))
         for scope_spans in resource_spans.scope_spans:
@@ -104,7 +143,8 @@ def spans(request: ExportTraceServiceRequest) -> Iterator[ReadableSpan]:
                 scope.name, scope.version or None, None, _attributes(scope.attributes)
             )
             for span in scope_spans.spans:
-                yield _span(span, resource, instrumentation)
+                valid = len(span.trace_id) == 16 and len(span.span_id) == 8 and any(span.trace_id) and any(span.span_id)
+                yield _span(span, resource, instrumentation) if valid else None
 
 
 def _span(span: Any, resource: Resource, scope: InstrumentationScope) -> ReadableSpan:

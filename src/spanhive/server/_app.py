@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any, Optional
+from typing import Any, Optional, cast
 from urllib.parse import parse_qs, urlsplit
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -153,6 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
     # --- dispatch -------------------------------------------------------------------------------------
 
     def _dispatch(self, method: str) -> None:
+        self._otlp_type: Optional[str] = None
+        """The encoding of an OTLP request being answered (its errors go back in it)."""
         try:
             path = urlsplit(self.path).path
             for route_method, pattern, handler, public in _ROUTES:
@@ -170,7 +172,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             raise HttpError(404, f"no route for {path}")
         except HttpError as exc:
-            self._send_json(exc.status, {"success": False, "error": exc.message}, exc.headers)
+            otlp = cast(Optional[str], self._otlp_type)  # set by the OTLP handler, which mypy cannot see
+            if otlp is not None:  # OTLP's own error body: a google.rpc.Status in the request's encoding
+                code = _otlp.RESOURCE_EXHAUSTED if exc.status in (413, 429) else _otlp.INVALID_ARGUMENT
+                self._send(exc.status, _otlp.error_status(otlp, code, exc.message), otlp, exc.headers)
+            else:
+                self._send_json(exc.status, {"success": False, "error": exc.message}, exc.headers)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
@@ -280,6 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
         """OTLP/HTTP traces (protobuf or JSON), mapped by the exporter's own stages into the store; answered
         in the request's encoding."""
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        self._otlp_type = content_type if content_type in (_otlp.PROTOBUF, _otlp.JSON) else _otlp.JSON
         if content_type not in (_otlp.PROTOBUF, _otlp.JSON):
             raise HttpError(
                 415, f"Content-Type {content_type or 'none'!r} is not supported ({_otlp.PROTOBUF} or {_otlp.JSON})"
@@ -288,10 +296,11 @@ class _Handler(BaseHTTPRequestHandler):
             request = _otlp.decode(self._raw_body(), content_type)
         except _otlp.OtlpError as exc:
             raise HttpError(400, str(exc)) from None
-        spans = list(_otlp.spans(request))
+        spans, rejected = _otlp.spans(request)
         if spans:
             self.server.ingest_spans(spans)
-        self._send(200, _otlp.response(content_type), content_type)
+        why = f"{rejected} spans with an invalid trace or span id" if rejected else ""
+        self._send(200, _otlp.response(content_type, rejected, why), content_type)
 
     def _post_event(self) -> None:
         body = self._body()
