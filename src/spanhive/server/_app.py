@@ -320,7 +320,11 @@ class _Handler(BaseHTTPRequestHandler):
         record = {**session, "session_id": session_id, "event_id": session_id, "event_type": "session"}
         record.setdefault("event_name", session.get("session_name") or "Session")
         self.server.store.ingest_batch({"events": [record], "is_single_session": False})
-        self._send_json(200, {"success": True, "session_id": session_id})
+        # The session event, as HoneyHive's API answers (its SDK requires these ids; a local server has one
+        # organisation and workspace, and names the project by what the client sent).
+        answer = {**record, "success": True, "org_id": "local", "workspace_id": "local"}
+        answer["project_id"] = str(session.get("project") or "default")
+        self._send_json(200, answer)
 
     def _get_session(self, session_id: str) -> None:
         session = self.server.store.get_session(session_id)
