@@ -12,6 +12,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from spanhive import _registry
 from spanhive._log import limited
+from spanhive.server import IngestServer
+from spanhive.store import Store
 from tests.capture import CaptureServer
 
 _PREFIXES = ("SPANHIVE_", "HH_", "OTEL_")
@@ -63,3 +65,12 @@ def recorded() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
 def capture() -> Iterator[CaptureServer]:
     with CaptureServer() as server:
         yield server
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[IngestServer]:
+    """``spanhive serve`` on a free loopback port, over a fresh store (a 1 MiB body limit, to test it)."""
+    store = Store(tmp_path / "served.db")
+    with IngestServer(store, port=0, max_body_bytes=1024 * 1024) as running:
+        yield running
+    store.close()

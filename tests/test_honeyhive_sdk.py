@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from spanhive.server import IngestServer
-from spanhive.store import Store
 
 _APP = """
 import sys
@@ -28,14 +23,6 @@ answer("why?")
 tracer.force_flush()
 print(tracer.session_id)
 """
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[IngestServer]:
-    store = Store(tmp_path / "served.db")
-    with IngestServer(store, port=0) as running:
-        yield running
-    store.close()
 
 
 def test_the_official_sdk_starts_a_session_and_its_spans_join_it(server: IngestServer) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +24,6 @@ import spanhive
 from spanhive import _ids
 from spanhive.server import IngestServer
 from spanhive.store import Store
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[IngestServer]:
-    store = Store(tmp_path / "served.db")
-    with IngestServer(store, port=0, max_body_bytes=1024 * 1024) as running:
-        yield running
-    store.close()
 
 
 def _conversation(provider: TracerProvider) -> None:

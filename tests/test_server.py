@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +21,6 @@ import spanhive
 from spanhive.server import IngestServer
 from spanhive.store import Store
 from tests.conftest import make_provider
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[IngestServer]:
-    store = Store(tmp_path / "served.db")
-    with IngestServer(store, port=0, max_body_bytes=1024 * 1024) as running:
-        yield running
-    store.close()
 
 
 def event(event_id: str, session_id: str, **fields: Any) -> dict[str, Any]:

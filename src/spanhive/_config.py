@@ -130,26 +130,23 @@ def _parse_endpoint(value: Any) -> str:
     return text.rstrip("/")
 
 
-def _parse_seconds(value: Any) -> float:
+def _parse_seconds(value: Any, zero: bool = False) -> float:
+    """A finite number of seconds, greater than 0 (or 0 too, with ``zero``)."""
+    expected = "expected a number of seconds, 0 or more" if zero else "expected a number of seconds greater than 0"
     if isinstance(value, str):
         try:
             value = float(value)
         except ValueError:
-            raise ValueError("expected a number of seconds greater than 0") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError("expected a number of seconds greater than 0")
+            raise ValueError(expected) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(expected)
+    if value < 0 or (value == 0 and not zero):
+        raise ValueError(expected)
     return float(value)
 
 
 def _parse_hold_seconds(value: Any) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ValueError("expected a number of seconds, 0 or more") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError("expected a number of seconds, 0 or more")
-    return float(value)
+    return _parse_seconds(value, zero=True)
 
 
 def _positive_int(value: Any, unit: str) -> int:

@@ -21,7 +21,7 @@ from spanhive._log import limited, logger
 from spanhive._pipeline import Hold, prepare_traces
 from spanhive._pipeline.deliver import Delivery, Result
 from spanhive._pipeline.drain import Drainer, replay, send_bodies
-from spanhive._pipeline.hold import Released, by_trace
+from spanhive._pipeline.hold import HoldTimer, Released, by_trace
 from spanhive._pipeline.map import Defaults
 from spanhive._pipeline.sinks import Sink
 from spanhive._pipeline.sinks.http import HttpSink
@@ -125,7 +125,7 @@ class SessionExporter(SpanExporter):
         """Spans of traces whose local root has not ended yet (``docs/sessions.md``)."""
         self._hold_lock = threading.Lock()
         """Guards the hold and the stages that read it (the batch processor's thread, the hold timer, flush)."""
-        self._timer: Optional[threading.Thread] = None
+        self._timer = HoldTimer(self._hold, self._hold_lock, self._export_traces, self._stop, "spanhive-hold")
         if settings.disabled:
             logger.info("spanhive: exporter is a no-op (%s)", settings.disabled_reason)
             return
@@ -154,7 +154,7 @@ class SessionExporter(SpanExporter):
         self._stop = threading.Event()
         self._hold_lock = threading.Lock()
         self._hold = Hold(self.settings.trace_hold_s)
-        self._timer = None
+        self._timer = HoldTimer(self._hold, self._hold_lock, self._export_traces, self._stop, "spanhive-hold")
         if self._delivery is not None and not self._is_shutdown:
             self._delivery, self.spool, self._drainer = self._build()
 
@@ -170,8 +170,7 @@ class SessionExporter(SpanExporter):
                     traces = by_trace(spans)
                 else:
                     traces = self._hold.add(spans)
-                    if self._hold.spans:
-                        self._ensure_timer()
+                    self._timer.ensure()
         except Exception:  # noqa: BLE001 - the exporter must never raise into the SDK or the app
             logger.exception("spanhive: unexpected error while exporting %d spans", len(spans))
             return SpanExportResult.FAILURE
@@ -213,27 +212,6 @@ class SessionExporter(SpanExporter):
         if any(result is not Result.DELIVERED for result in results) and self._drainer is not None:
             self._drainer.ensure_running()
         return SpanExportResult.SUCCESS if all(r in _ACCEPTED for r in results) else SpanExportResult.FAILURE
-
-    def _ensure_timer(self) -> None:
-        """A thread that releases held traces when their wait is over, even if no batch comes (called under
-        the hold lock; the thread ends when nothing is held)."""
-        if self._timer is None:
-            self._timer = threading.Thread(target=self._release_due, name="spanhive-hold", daemon=True)
-            self._timer.start()
-
-    def _release_due(self) -> None:
-        while not self._stop.is_set():
-            with self._hold_lock:
-                due_at = self._hold.next_due()
-                if due_at is None:
-                    self._timer = None
-                    return
-                wait = due_at - time.monotonic()
-                traces = self._hold.due() if wait <= 0 else []
-            if traces:
-                self._export_traces(traces)
-            elif wait > 0:
-                self._stop.wait(min(wait, 1.0))
 
     def _release_all(self) -> None:
         """Send every held trace as it stands (flush, shutdown)."""

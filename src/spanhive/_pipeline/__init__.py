@@ -104,9 +104,9 @@ def _mapped(trace: Released, defaults: Defaults, hold: Optional[Hold]) -> list[M
         pair = map_span_safely(span, defaults)
         if pair is not None:
             mapped.append(pair)
-    session = resolve_trace(mapped, trace.known)
+    joined = resolve_trace(mapped, trace.known)
     if hold is not None:
-        hold.remember(trace.trace_id, session)
+        hold.remember(trace.trace_id, joined)
     return mapped
 
 
@@ -122,15 +122,7 @@ def _streamed(traces: list[Released], defaults: Defaults, max_request_bytes: int
     encoder = Encoder()
     redacted = truncated = 0
     for trace in traces:
-        mapped = []
-        for span in trace.spans:  # _mapped, inline: one call less per trace
-            pair = map_span_safely(span, defaults)
-            if pair is not None:
-                mapped.append(pair)
-        joined = resolve_trace(mapped, trace.known)
-        if hold is not None:
-            hold.remember(trace.trace_id, joined)
-        for event, facts in mapped:
+        for event, facts in _mapped(trace, defaults, hold):
             truncated += facts.truncated
             entry = assembly.add(event, facts)
             if facts.flat:

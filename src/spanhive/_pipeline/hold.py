@@ -25,6 +25,7 @@ under its own lock.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple, Optional
@@ -208,6 +209,43 @@ class Hold:
         counts = self.waited, self.bounded
         self.waited = self.bounded = 0
         return counts
+
+
+class HoldTimer:
+    """Keeps a hold's wait when no batch comes: one daemon thread, started (:meth:`ensure`, under ``lock``)
+    while something is held, that hands each trace whose wait is over to ``release`` (outside the lock) and
+    ends when nothing is held or ``stop`` is set. The exporter and ``spanhive serve`` each own one."""
+
+    def __init__(
+        self,
+        hold: Hold,
+        lock: threading.Lock,
+        release: Callable[[list[Released]], object],
+        stop: threading.Event,
+        name: str,
+    ) -> None:
+        self._hold, self._lock, self._release, self._stop, self._name = hold, lock, release, stop, name
+        self._thread: Optional[threading.Thread] = None
+
+    def ensure(self) -> None:
+        """Start the thread if spans are held and it is not running (called under the lock)."""
+        if self._thread is None and self._hold.spans:
+            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                due_at = self._hold.next_due()
+                if due_at is None:
+                    self._thread = None
+                    return
+                wait = due_at - time.monotonic()
+                traces = self._hold.due() if wait <= 0 else []
+            if traces:
+                self._release(traces)
+            elif wait > 0:
+                self._stop.wait(min(wait, 1.0))
 
 
 def by_trace(spans: Iterable[ReadableSpan]) -> list[Released]:

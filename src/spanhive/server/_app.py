@@ -13,7 +13,6 @@ import logging
 import re
 import socket
 import threading
-import time
 import uuid
 import zlib
 from collections.abc import Callable, Mapping
@@ -26,7 +25,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from spanhive import _otlp
 from spanhive._pipeline import Hold, prepare_traces
-from spanhive._pipeline.hold import Released
+from spanhive._pipeline.hold import HoldTimer, Released
 from spanhive._pipeline.map import Defaults
 from spanhive._records import DICT_FIELDS
 from spanhive._version import __version__
@@ -78,8 +77,8 @@ class IngestServer(ThreadingHTTPServer):
         self._hold = Hold()
         """OTLP spans waiting for their trace's local root, as in the exporter (docs/sessions.md)."""
         self._hold_lock = threading.Lock()
-        self._timer: Optional[threading.Thread] = None
         self._closing = threading.Event()
+        self._timer = HoldTimer(self._hold, self._hold_lock, self._store_locked, self._closing, "spanhive-serve-hold")
         super().__init__((host, port), _Handler)
 
     def ingest_spans(self, spans: list[ReadableSpan]) -> None:
@@ -87,9 +86,7 @@ class IngestServer(ThreadingHTTPServer):
         local root, then are mapped, put in the trace's session and grouped."""
         with self._hold_lock:
             traces = self._hold.add(spans)
-            if self._hold.spans and self._timer is None:
-                self._timer = threading.Thread(target=self._release_due, name="spanhive-serve-hold", daemon=True)
-                self._timer.start()
+            self._timer.ensure()
             self._store(traces)
 
     def _store(self, traces: list[Released]) -> None:
@@ -98,18 +95,9 @@ class IngestServer(ThreadingHTTPServer):
             for body in prepare_traces(traces, Defaults(), 1 << 62, whole_records=True, hold=self._hold).bodies:
                 self.store.ingest_records((group.properties, group.events) for group in body.records or ())
 
-    def _release_due(self) -> None:
-        while not self._closing.is_set():
-            with self._hold_lock:
-                due_at = self._hold.next_due()
-                if due_at is None:
-                    self._timer = None
-                    return
-                wait = due_at - time.monotonic()
-                if wait <= 0:
-                    self._store(self._hold.due())
-            if wait > 0:
-                self._closing.wait(min(wait, 1.0))
+    def _store_locked(self, traces: list[Released]) -> None:
+        with self._hold_lock:
+            self._store(traces)
 
     def server_close(self) -> None:
         """Store what is held, then close."""
