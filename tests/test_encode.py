@@ -131,6 +131,9 @@ def test_random_batches_encode_as_the_records_do_and_split_without_loss(
     limit: int,
 ) -> None:
     spans = make_spans(*sdk, traces)
+    if all(map_span_safely(span, DEFAULTS) is None for span in spans):  # only spans mapping skips (Logfire's
+        assert prepare(spans, DEFAULTS, NO_LIMIT).bodies == []  # pending ones): nothing to send
+        return
     body = encoded(spans)
     expected = reference(spans)
     assert json.loads(body.payload) == expected

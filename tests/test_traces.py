@@ -327,3 +327,23 @@ def test_the_baggage_other_stacks_propagate_joins_the_session(entries: dict[str,
     assert event["session_id"] == _ids.session_id_for(session)[0]
     assert event["user_properties"] == {"user_id": user}
     provider.shutdown()
+
+
+def test_doctor_shows_the_spans_that_waited_for_their_root(
+    recorded: Any, capture: CaptureServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counters a process leaves at shutdown, read by ``spanhive doctor`` for the same destination."""
+    from spanhive._cli import main  # noqa: PLC0415 - only here
+
+    monkeypatch.setenv("SPANHIVE_ENDPOINT", capture.url)
+    monkeypatch.setenv("SPANHIVE_API_KEY", "k")
+    provider, memory = recorded
+    exporter = spanhive.SessionExporter(compression="none")  # the default spool: where doctor looks
+    root = _open_trace(provider, "open")
+    exporter.export(memory.get_finished_spans())
+    exporter.shutdown()  # the child went out before its root: by a bound (shutdown)
+    root.end()
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "held 1" in out
+    assert "held_released_by_bound 1" in out
