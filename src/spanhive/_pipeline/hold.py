@@ -225,20 +225,20 @@ class HoldTimer:
         name: str,
     ) -> None:
         self._hold, self._lock, self._release, self._stop, self._name = hold, lock, release, stop, name
-        self._thread: Optional[threading.Thread] = None
+        self._worker: Optional[threading.Thread] = None
 
     def ensure(self) -> None:
         """Start the thread if spans are held and it is not running (called under the lock)."""
-        if self._thread is None and self._hold.spans:
-            self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-            self._thread.start()
+        if self._worker is None and self._hold.spans:
+            self._worker = threading.Thread(target=self._run, name=self._name, daemon=True)
+            self._worker.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
             with self._lock:
                 due_at = self._hold.next_due()
                 if due_at is None:
-                    self._thread = None
+                    self._worker = None
                     return
                 wait = due_at - time.monotonic()
                 traces = self._hold.due() if wait <= 0 else []
