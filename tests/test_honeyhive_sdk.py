@@ -4,8 +4,11 @@ OpenTelemetry state), talking to a real server over a real socket."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 from spanhive.server import IngestServer
 
@@ -25,9 +28,11 @@ print(tracer.session_id)
 """
 
 
-def test_the_official_sdk_starts_a_session_and_its_spans_join_it(server: IngestServer) -> None:
+@pytest.mark.parametrize("protocol", ["http/json", "http/protobuf"])
+def test_the_official_sdk_starts_a_session_and_its_spans_join_it(server: IngestServer, protocol: str) -> None:
+    env = {**os.environ, "HH_OTLP_PROTOCOL": protocol}  # the SDK sends OTLP/JSON unless told otherwise
     done = subprocess.run(
-        [sys.executable, "-c", _APP, server.url], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", _APP, server.url], capture_output=True, text=True, timeout=120, check=False, env=env
     )
     assert done.returncode == 0, done.stderr
     assert "validation error" not in done.stderr.lower()  # the session start's answer is what the SDK needs

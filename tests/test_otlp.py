@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -251,3 +252,48 @@ def test_invalid_spans_are_rejected_by_count_and_the_rest_stored(server: IngestS
     assert int(partial["rejectedSpans"]) == 1
     assert "invalid trace or span id" in partial["errorMessage"]
     assert sorted(_events(server.store)) == ["handle", "query"]
+
+
+def test_a_saturated_server_answers_503_with_retry_after_and_takes_it_later(tmp_path: Path) -> None:
+    """A writer busy past what the server takes in at once: the next sender is told when to come back, in
+    OTLP's own error body, and the request already taken is stored once the writer gets through."""
+    import sqlite3  # noqa: PLC0415 - only here
+    import threading  # noqa: PLC0415 - only here
+
+    from google.rpc.status_pb2 import Status as RpcStatus  # noqa: PLC0415 - only here
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans  # noqa: PLC0415 - only here
+
+    def request(name: str) -> bytes:
+        memory = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        with provider.get_tracer("t").start_as_current_span(name):
+            pass
+        return bytes(encode_spans(memory.get_finished_spans()).SerializeToString())
+
+    def post(data: bytes) -> requests.Response:
+        headers = {"Content-Type": "application/x-protobuf"}
+        return requests.post(server.url + "/v1/traces", data=data, headers=headers, timeout=30)
+
+    store = Store(tmp_path / "busy.db")
+    with IngestServer(store, port=0, max_inflight=1) as server:
+        blocker = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")  # another process holding the database: the store's writer waits
+        first: list[requests.Response] = []
+        taken = threading.Thread(target=lambda: first.append(post(request("taken"))))
+        taken.start()
+        time.sleep(0.5)  # the first request is in, waiting for the writer
+        refused = post(request("refused"))
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        taken.join(30)
+    try:
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"] == "1"
+        status = RpcStatus()
+        status.ParseFromString(refused.content)
+        assert status.code == 14  # UNAVAILABLE: the OTLP exporters retry it
+        assert first[0].status_code == 200
+        assert [e["event_name"] for e in _events(store).values()] == ["taken"]
+    finally:
+        store.close()

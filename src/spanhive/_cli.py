@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -24,7 +25,9 @@ from spanhive._retry import Retrier
 from spanhive._spool import Spool
 from spanhive._stats import Stats
 from spanhive._version import __version__
+from spanhive.exceptions import ConfigError
 from spanhive.server import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, IngestServer, is_loopback
+from spanhive.server._relay import DEFAULT_RELAY_PORT, RelayServer
 from spanhive.store import Store, StoreError
 
 EXIT_OK = 0
@@ -110,6 +113,32 @@ def _parser() -> argparse.ArgumentParser:
         help=f"largest request body accepted, before and after gzip (default: {DEFAULT_MAX_BODY_BYTES})",
     )
     serve.set_defaults(run=_cmd_serve)
+
+    relay = commands.add_parser(
+        "relay",
+        help="receive OTLP/HTTP and forward it to HoneyHive",
+        description="Receive OTLP/HTTP traces (POST /v1/traces, protobuf or JSON) from any OpenTelemetry SDK or "
+        "the Collector, and forward them as sessions to the endpoint configured as for the exporter "
+        "(SPANHIVE_API_KEY, SPANHIVE_ENDPOINT, SPANHIVE_PROJECT, …), with its retries and durable spool. "
+        "A request is answered 200 only once it is delivered or on disk.",
+    )
+    relay.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default: {DEFAULT_HOST})")
+    relay.add_argument(
+        "--port", type=int, default=DEFAULT_RELAY_PORT, help=f"port (default: {DEFAULT_RELAY_PORT}; 0 picks one)"
+    )
+    relay.add_argument("--api-key", help="require this bearer key from senders (default: none)")
+    relay.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="let several relay processes listen on the same port (SO_REUSEPORT; the kernel spreads connections)",
+    )
+    relay.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=DEFAULT_MAX_BODY_BYTES,
+        help=f"largest request body accepted, before and after gzip (default: {DEFAULT_MAX_BODY_BYTES})",
+    )
+    relay.set_defaults(run=_cmd_relay)
     return parser
 
 
@@ -307,12 +336,7 @@ def _check(settings: Settings) -> str:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    if args.api_key is None and not is_loopback(args.host):
-        print(
-            f"spanhive: WARNING: serving on {args.host} without --api-key: anyone who can reach this address can "
-            "read and write your sessions",
-            file=sys.stderr,
-        )
+    _warn_if_open(args.host, args.api_key, "read and write your sessions on")
     store = Store(args.db or _default_db())
     try:
         server = IngestServer(store, args.host, args.port, api_key=args.api_key, max_body_bytes=args.max_body_bytes)
@@ -328,6 +352,63 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         server.server_close()
         store.close()
     return EXIT_OK
+
+
+def _cmd_relay(args: argparse.Namespace) -> int:
+    from spanhive._exporter import SessionExporter  # noqa: PLC0415 - only this command builds an exporter
+
+    _warn_if_open(args.host, args.api_key, "send traces through")
+    try:
+        exporter = SessionExporter(flush_on_sigterm=False)
+    except ConfigError as exc:
+        print(f"spanhive: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    settings = exporter.settings
+    problem = None
+    if settings.disabled:
+        problem = f"the exporter is disabled ({settings.disabled_reason})"
+    elif settings.store_path is not None:
+        problem = "no endpoint to relay to: set SPANHIVE_API_KEY (and SPANHIVE_ENDPOINT for a server of your own)"
+    elif exporter.spool is None or not exporter.spool.usable:
+        problem = "a relay needs a writable spool for what it acknowledges: set SPANHIVE_SPOOL_DIR"
+    if problem is not None:
+        exporter.shutdown()
+        print(f"spanhive relay: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        server = RelayServer(
+            exporter, args.host, args.port, args.api_key, args.max_body_bytes, reuse_port=args.reuse_port
+        )
+    except OSError as exc:
+        exporter.shutdown()
+        print(f"spanhive: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(
+        f"spanhive relay: {server.url}/v1/traces -> {settings.endpoint} (project {settings.project}; "
+        f"spool {settings.spool_dir}; Ctrl-C to stop)",
+        flush=True,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)  # a container's stop: shut down as for Ctrl-C
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return EXIT_OK
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _warn_if_open(host: str, api_key: Optional[str], what: str) -> None:
+    if api_key is None and not is_loopback(host):
+        print(
+            f"spanhive: WARNING: listening on {host} without --api-key: anyone who can reach this address can "
+            f"{what} this server",
+            file=sys.stderr,
+        )
 
 
 def _tree(events: list[dict[str, Any]], session_id: str) -> list[str]:

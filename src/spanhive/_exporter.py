@@ -35,6 +35,8 @@ from spanhive.exceptions import ConfigError
 _ACCEPTED = frozenset({Result.DELIVERED, Result.SPOOLED})
 """What ``export()`` reports as success: delivered, or durably on disk, to be replayed by this process or the
 next (the SDK does nothing more with a failure than log it)."""
+RELAY_PROBE_S = 5.0
+"""The longest a relay waits between probes of a backend that is down: it holds other people's data."""
 _announced_store = False
 _announce_lock = threading.Lock()
 
@@ -178,9 +180,16 @@ class SessionExporter(SpanExporter):
 
     def _export_traces(self, traces: list[Released]) -> SpanExportResult:
         """The stages after the hold, for traces it released."""
+        results = self._deliver(traces)
+        if results is None or (results and self._is_shutdown):  # after shutdown a batch is kept, not sent
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS if all(r in _ACCEPTED for r in results) else SpanExportResult.FAILURE
+
+    def _deliver(self, traces: list[Released]) -> Optional[list[Result]]:
+        """What became of each body made from ``traces`` (``None``: an unexpected error, logged)."""
         delivery = self._delivery
         if delivery is None or not traces:
-            return SpanExportResult.SUCCESS
+            return []
         try:
             deadline = time.monotonic() + self.settings.timeout_s
             settings = self.settings
@@ -199,19 +208,32 @@ class SessionExporter(SpanExporter):
             self._count_truncated(prepared.truncated)
             self.stats.add("redacted", prepared.redacted)
             if not prepared.bodies:
-                return SpanExportResult.SUCCESS
+                return []
             self._announce()
             if self._is_shutdown:  # a batch processor still flushing after we stopped: keep it, send nothing
-                for body in prepared.bodies:
-                    delivery.keep(body, "exporter shut down")
-                return SpanExportResult.FAILURE
+                return [delivery.keep(body, "exporter shut down") for body in prepared.bodies]
             results = send_bodies(delivery, prepared.bodies, deadline)
         except Exception:  # noqa: BLE001 - the exporter must never raise into the SDK or the app
             logger.exception("spanhive: unexpected error while exporting %d spans", sum(len(t.spans) for t in traces))
-            return SpanExportResult.FAILURE
+            return None
         if any(result is not Result.DELIVERED for result in results) and self._drainer is not None:
             self._drainer.ensure_running()
-        return SpanExportResult.SUCCESS if all(r in _ACCEPTED for r in results) else SpanExportResult.FAILURE
+        return results
+
+    def _relay(self, spans: Sequence[ReadableSpan]) -> Optional[list[Result]]:
+        """``spanhive relay``'s way in: ``spans`` through every stage but the hold (a relay answers for each
+        request before the next arrives), and what became of each body."""
+        if self._delivery is None or self._is_shutdown:
+            return None
+        return self._deliver(by_trace(spans))
+
+    def _as_relay(self) -> None:
+        """For ``spanhive relay``, which acknowledges only what is delivered or on disk: a full spool refuses
+        new requests rather than drop its oldest, and a backend that is down is probed every few seconds."""
+        if self.spool is not None:
+            self.spool.evict_oldest = False
+        if self._drainer is not None:
+            self._drainer.max_backoff_s = RELAY_PROBE_S
 
     def _release_all(self) -> None:
         """Send every held trace as it stands (flush, shutdown)."""

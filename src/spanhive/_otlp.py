@@ -96,6 +96,14 @@ def _varint(value: int) -> bytes:
 
 INVALID_ARGUMENT = 3  # google.rpc.Code
 RESOURCE_EXHAUSTED = 8
+UNAVAILABLE = 14
+UNAUTHENTICATED = 16
+_CODES = {401: UNAUTHENTICATED, 413: RESOURCE_EXHAUSTED, 429: RESOURCE_EXHAUSTED, 503: UNAVAILABLE}
+
+
+def code_for(status: int) -> int:
+    """The ``google.rpc.Code`` of an HTTP error status, for the ``Status`` body OTLP/HTTP answers errors with."""
+    return _CODES.get(status, INVALID_ARGUMENT)
 
 
 def _ids_as_base64(data: dict[str, Any]) -> dict[str, Any]:

@@ -107,6 +107,11 @@ class Spool:
         self._index: deque[tuple[str, int]] = deque()
         """Unclaimed files this process knows of, ``(name, size)``, roughly oldest first."""
         self._index_bytes = 0
+        self.evict_oldest = True
+        """Past the cap, drop the oldest requests; ``False`` for a relay, which acknowledged every request it
+        holds and so refuses new ones instead (:meth:`has_room`)."""
+        self._sized = 0
+        self._sized_at = -1.0
 
     # --- set-up -----------------------------------------------------------------------------------------
 
@@ -158,6 +163,7 @@ class Spool:
                 with self._lock:
                     self._index.append((name, size))
                     self._index_bytes += size
+                    self._sized += size
                 self._enforce_cap()
                 return True
         self._put_in_memory(entry)
@@ -222,7 +228,21 @@ class Spool:
         _fsync_dir(final.parent)
         return len(data)
 
+    def has_room(self, nbytes: int) -> bool:
+        """Whether ``nbytes`` more fit on disk under the cap, counting every process's files (the folder is
+        measured at most once a second, this process's own writes added in between)."""
+        if not self.usable:
+            return False
+        now = time.monotonic()
+        if now - self._sized_at >= 1.0:
+            sized = sum(size for _, size in self._scan())
+            with self._lock:
+                self._sized, self._sized_at = sized, now
+        return self._sized + nbytes <= self.max_bytes
+
     def _enforce_cap(self) -> None:
+        if not self.evict_oldest:
+            return
         dropped_files = dropped_events = 0
         while True:
             with self._lock:

@@ -85,6 +85,8 @@ class Drainer:
         self._pid = 0
         self._lock = threading.Lock()
         self._backoff = 0.0
+        self.max_backoff_s = self.MAX_BACKOFF_S
+        """The longest pause between probes of a sink that keeps failing."""
 
     def ensure_running(self) -> None:
         with self._lock:
@@ -117,7 +119,7 @@ class Drainer:
             return self._step()
         except Exception:  # noqa: BLE001 - a background thread must log, never die
             limited.log(logging.ERROR, "drainer", "spanhive: the spool drainer hit an error; going on", exc_info=True)
-            return self.MAX_BACKOFF_S
+            return self.max_backoff_s
 
     def _pause(self, seconds: float) -> None:
         """Wait before the next step, or until :meth:`stop`."""
@@ -137,7 +139,7 @@ class Drainer:
         if replay(self.delivery, claim, time.monotonic() + self.timeout_s) not in (Result.FAILED, Result.BOUNCED):
             self._backoff = 0.0
             return 0.0
-        self._backoff = min(self.MAX_BACKOFF_S, max(1.0, self._backoff * 2))
+        self._backoff = min(self.max_backoff_s, max(1.0, self._backoff * 2))
         paused = self.delivery.paused_until - self.delivery.clock()  # a 429's Retry-After, capped
         return max(self._backoff, paused)
 

@@ -27,6 +27,7 @@ from spanhive import _otlp
 from spanhive._pipeline import Hold, prepare_traces
 from spanhive._pipeline.hold import HoldTimer, Released
 from spanhive._pipeline.map import Defaults
+from spanhive._pipeline.pack import Body
 from spanhive._records import DICT_FIELDS
 from spanhive._version import __version__
 from spanhive.server import _schema, _viewer
@@ -37,6 +38,9 @@ _logger = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # bytes, compressed or not, after decompression too
+DEFAULT_MAX_INFLIGHT = 16
+"""OTLP requests taken in at once; more are answered ``503`` with ``Retry-After``."""
+SATURATED_RETRY_AFTER_S = 1
 REQUEST_TIMEOUT_S = 10.0  # seconds a connection may sit idle mid-request (slow clients are cut off)
 _JSON = "application/json"
 
@@ -55,11 +59,55 @@ def _batch_schema() -> dict[str, Any]:
     return schema
 
 
-class IngestServer(ThreadingHTTPServer):
-    """The server; ``serve_forever()`` in the foreground, or ``with IngestServer(...)`` in a background thread."""
+Accepted = tuple[int, str]
+"""What a receiver made of a request's spans: how many it rejected for good, and why."""
+
+
+class Receiver(ThreadingHTTPServer):
+    """What ``spanhive serve`` and ``spanhive relay`` share: routes, authentication, body limits, and a cap on
+    the OTLP requests being taken in at once (past it, ``503`` with ``Retry-After``: the sender's own retry
+    queue keeps the data meanwhile)."""
 
     daemon_threads = True
     request_queue_size = 64
+    routes: list[Route]
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        api_key: Optional[str],
+        max_body_bytes: int,
+        *,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
+    ) -> None:
+        self.api_key = api_key
+        self.max_body_bytes = max_body_bytes
+        self.inflight = threading.BoundedSemaphore(max_inflight)
+        self._worker: Optional[threading.Thread] = None
+        super().__init__((host, port), _Handler)
+
+    def ingest_spans(self, spans: list[ReadableSpan], size: int) -> Accepted:
+        """Take decoded spans (from a request of ``size`` bytes); raise :class:`HttpError` to refuse them all."""
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> Receiver:
+        self._worker = threading.Thread(target=self.serve_forever, args=(0.1,), name="spanhive-serve", daemon=True)
+        self._worker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class IngestServer(Receiver):
+    """The server; ``serve_forever()`` in the foreground, or ``with IngestServer(...)`` in a background thread."""
 
     def __init__(
         self,
@@ -68,60 +116,60 @@ class IngestServer(ThreadingHTTPServer):
         port: int = DEFAULT_PORT,
         api_key: Optional[str] = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        *,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
     ) -> None:
         self.store = store
-        self.api_key = api_key
-        self.max_body_bytes = max_body_bytes
+        self.routes = _ROUTES
         self.batch_schema = _batch_schema()
-        self._thread: Optional[threading.Thread] = None
         self._hold = Hold()
         """OTLP spans waiting for their trace's local root, as in the exporter (docs/sessions.md)."""
         self._hold_lock = threading.Lock()
         self._closing = threading.Event()
-        self._timer = HoldTimer(self._hold, self._hold_lock, self._store_locked, self._closing, "spanhive-serve-hold")
-        super().__init__((host, port), _Handler)
+        self._timer = HoldTimer(self._hold, self._hold_lock, self._store, self._closing, "spanhive-serve-hold")
+        super().__init__(host, port, api_key, max_body_bytes, max_inflight=max_inflight)
 
-    def ingest_spans(self, spans: list[ReadableSpan]) -> None:
+    def ingest_spans(self, spans: list[ReadableSpan], size: int) -> Accepted:
         """Decoded spans through the exporter's own stages into the store: a trace's spans wait for its
-        local root, then are mapped, put in the trace's session and grouped."""
+        local root, then are mapped, put in the trace's session and grouped (under the hold's lock, which
+        the mapping reads), and written (outside it, so that the next request maps meanwhile)."""
         with self._hold_lock:
             traces = self._hold.add(spans)
             self._timer.ensure()
-            self._store(traces)
+            bodies = self._prepare(traces)
+        self._write(bodies)
+        return 0, ""
+
+    def _prepare(self, traces: list[Released]) -> list[Body]:
+        """(Under the hold lock.)"""
+        if not traces:
+            return []
+        return prepare_traces(traces, Defaults(), 1 << 62, whole_records=True, hold=self._hold).bodies
+
+    def _write(self, bodies: list[Body]) -> None:
+        for body in bodies:
+            self.store.ingest_records((group.properties, group.events) for group in body.records or ())
 
     def _store(self, traces: list[Released]) -> None:
-        """(Under the hold lock.)"""
-        if traces:
-            for body in prepare_traces(traces, Defaults(), 1 << 62, whole_records=True, hold=self._hold).bodies:
-                self.store.ingest_records((group.properties, group.events) for group in body.records or ())
-
-    def _store_locked(self, traces: list[Released]) -> None:
+        """What the hold timer releases."""
         with self._hold_lock:
-            self._store(traces)
+            bodies = self._prepare(traces)
+        self._write(bodies)
 
     def server_close(self) -> None:
         """Store what is held, then close."""
         self._closing.set()
-        with self._hold_lock:
-            try:
-                self._store(self._hold.release_all())
-            except Exception:
-                _logger.exception("spanhive serve: could not store the spans held at shutdown")
+        try:
+            with self._hold_lock:
+                bodies = self._prepare(self._hold.release_all())
+            self._write(bodies)
+        except Exception:
+            _logger.exception("spanhive serve: could not store the spans held at shutdown")
         super().server_close()
 
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
-
     def __enter__(self) -> IngestServer:
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.1,), name="spanhive-serve", daemon=True)
-        self._thread.start()
+        super().__enter__()
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown()
-        self.server_close()
 
 
 def is_loopback(host: str) -> bool:
@@ -145,11 +193,12 @@ class _Handler(BaseHTTPRequestHandler):
         """The encoding of an OTLP request being answered (its errors go back in it)."""
         try:
             path = urlsplit(self.path).path
-            for route_method, pattern, handler, public in _ROUTES:
+            routes = self.server.routes
+            for route_method, pattern, handler, public in routes:
                 match = pattern.fullmatch(path)
                 if match is None:
                     continue
-                allowed = sorted({m for m, p, _, _ in _ROUTES if p.fullmatch(path)})
+                allowed = sorted({m for m, p, _, _ in routes if p.fullmatch(path)})
                 if method not in allowed:
                     raise HttpError(405, f"{method} is not allowed on {path}", {"Allow": ", ".join(allowed)})
                 if route_method != method:
@@ -162,7 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
         except HttpError as exc:
             otlp = cast(Optional[str], self._otlp_type)  # set by the OTLP handler, which mypy cannot see
             if otlp is not None:  # OTLP's own error body: a google.rpc.Status in the request's encoding
-                code = _otlp.RESOURCE_EXHAUSTED if exc.status in (413, 429) else _otlp.INVALID_ARGUMENT
+                code = _otlp.code_for(exc.status)
                 self._send(exc.status, _otlp.error_status(otlp, code, exc.message), otlp, exc.headers)
             else:
                 self._send_json(exc.status, {"success": False, "error": exc.message}, exc.headers)
@@ -213,23 +262,51 @@ class _Handler(BaseHTTPRequestHandler):
         """The request body's bytes: size-limited before and after gzip, clear errors for bad input."""
         limit = self.server.max_body_bytes
         length_header = self.headers.get("Content-Length")
-        if length_header is None or not length_header.isdigit():
+        if (self.headers.get("Transfer-Encoding") or "").strip().lower() == "chunked":
+            raw = self._chunked_body(limit)  # what OpenTelemetry's JavaScript exporters send
+        elif length_header is None or not length_header.isdigit():
             self.close_connection = True
             raise HttpError(411, "a Content-Length header is required")
-        length = int(length_header)
-        if length > limit:
-            self.close_connection = True  # the body is not read: this connection cannot be reused
-            raise HttpError(413, f"body of {length} bytes is over the limit of {limit}")
-        raw = self.rfile.read(length)
-        if len(raw) < length:
-            self.close_connection = True
-            raise HttpError(400, "the body ended before Content-Length bytes")
+        else:
+            length = int(length_header)
+            if length > limit:
+                self.close_connection = True  # the body is not read: this connection cannot be reused
+                raise HttpError(413, f"body of {length} bytes is over the limit of {limit}")
+            raw = self.rfile.read(length)
+            if len(raw) < length:
+                self.close_connection = True
+                raise HttpError(400, "the body ended before Content-Length bytes")
         encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
         if encoding == "gzip":
             raw = _gunzip(raw, limit)
         elif encoding != "identity":
             raise HttpError(415, f"Content-Encoding {encoding!r} is not supported (gzip or identity)")
         return raw
+
+    def _chunked_body(self, limit: int) -> bytes:
+        """A ``Transfer-Encoding: chunked`` body, refused past ``limit`` bytes as soon as a chunk says so."""
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                self.close_connection = True
+                raise HttpError(400, "invalid chunked body: a chunk size is not hexadecimal") from None
+            if size == 0:
+                while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):  # trailers, ignored
+                    pass
+                return b"".join(parts)
+            total += size
+            if size < 0 or total > limit:
+                self.close_connection = True
+                raise HttpError(413, f"chunked body over the limit of {limit} bytes")
+            chunk = self.rfile.read(size)
+            if len(chunk) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                self.close_connection = True
+                raise HttpError(400, "invalid chunked body: a chunk ended early")
+            parts.append(chunk)
 
     def _send_json(self, status: int, body: Any, headers: Optional[Mapping[str, str]] = None) -> None:
         self._send(status, json.dumps(body, ensure_ascii=False, default=str).encode(), _JSON, headers)
@@ -280,15 +357,28 @@ class _Handler(BaseHTTPRequestHandler):
             raise HttpError(
                 415, f"Content-Type {content_type or 'none'!r} is not supported ({_otlp.PROTOBUF} or {_otlp.JSON})"
             )
+        raw = self._raw_body()
         try:
-            request = _otlp.decode(self._raw_body(), content_type)
+            request = _otlp.decode(raw, content_type)
         except _otlp.OtlpError as exc:
             raise HttpError(400, str(exc)) from None
         spans, rejected = _otlp.spans(request)
+        reasons = [f"{rejected} spans with an invalid trace or span id"] if rejected else []
         if spans:
-            self.server.ingest_spans(spans)
-        why = f"{rejected} spans with an invalid trace or span id" if rejected else ""
-        self._send(200, _otlp.response(content_type, rejected, why), content_type)
+            if not self.server.inflight.acquire(blocking=False):
+                raise HttpError(
+                    503,
+                    "the server is taking in as many requests as it can; retry shortly",
+                    {"Retry-After": str(SATURATED_RETRY_AFTER_S)},
+                )
+            try:
+                refused, why = self.server.ingest_spans(spans, len(raw))
+            finally:
+                self.server.inflight.release()
+            if refused:
+                rejected += refused
+                reasons.append(why)
+        self._send(200, _otlp.response(content_type, rejected, "; ".join(reasons)), content_type)
 
     def _post_event(self) -> None:
         body = self._body()
@@ -356,15 +446,19 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 Route = tuple[str, "re.Pattern[str]", Callable[..., None], bool]
+_OTLP: Route = ("POST", re.compile(r"(?:/opentelemetry)?/v1/traces"), _Handler._post_otlp_traces, False)
+_HEALTH: Route = ("GET", re.compile(r"/healthz"), _Handler._get_health, True)
+RELAY_ROUTES: list[Route] = [_OTLP, _HEALTH]
+"""What ``spanhive relay`` answers: OTLP in, and its health."""
 _ROUTES: list[Route] = [
     ("POST", re.compile(r"/events/batch"), _Handler._post_batch, False),
-    ("POST", re.compile(r"(?:/opentelemetry)?/v1/traces"), _Handler._post_otlp_traces, False),
+    _OTLP,
     ("POST", re.compile(r"/events/model/batch"), _Handler._post_model_batch, False),
     ("POST", re.compile(r"/events"), _Handler._post_event, False),
     ("POST", re.compile(r"/session/start"), _Handler._post_session_start, False),
     ("GET", re.compile(r"/v1/sessions/([^/]+)"), _Handler._get_session, False),
     ("GET", re.compile(r"/v1/events"), _Handler._get_events, False),
-    ("GET", re.compile(r"/healthz"), _Handler._get_health, True),
+    _HEALTH,
     ("GET", re.compile(r"/"), _Handler._get_index, False),
     ("GET", re.compile(r"/sessions/([^/]+)"), _Handler._get_session_page, False),
     ("GET", re.compile(r"/static/([\w.-]+)"), _Handler._get_static, True),
