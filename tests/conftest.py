@@ -21,7 +21,14 @@ _PREFIXES = ("SPANHIVE_", "HH_", "OTEL_")
 AT_FLOOR = os.environ.get("TEST_AT_FLOOR") == "1"
 """``tox -e floor``: spanhive's lowest declared dependencies, which the golden files' instrumentations and
 protoc cannot be installed next to. Their tests run in every other environment (``py``, ``compiled``)."""
-_NEWER_THAN_THE_FLOOR = ["test_golden.py", "test_traces_openai.py", "test_otlp.py", "test_honeyhive_sdk.py"]
+_NEWER_THAN_THE_FLOOR = [
+    "test_golden.py",
+    "test_traces_openai.py",
+    "test_otlp.py",
+    "test_honeyhive_sdk.py",
+    "test_relay.py",
+    "test_fleet.py",
+]
 collect_ignore = _NEWER_THAN_THE_FLOOR if AT_FLOOR else []
 needs_peers = pytest.mark.skipif(AT_FLOOR, reason="needs a newer OpenTelemetry or protobuf than spanhive's floor")
 

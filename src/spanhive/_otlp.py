@@ -107,14 +107,21 @@ def code_for(status: int) -> int:
 
 
 def _ids_as_base64(data: dict[str, Any]) -> dict[str, Any]:
-    """OTLP JSON's hex ids as the base64 the canonical protobuf parser expects (in spans and their links)."""
-    for resource_spans in data.get("resourceSpans") or ():
-        for scope_spans in (resource_spans or {}).get("scopeSpans") or ():
-            for span in (scope_spans or {}).get("spans") or ():
+    """OTLP JSON's hex ids as the base64 the canonical protobuf parser expects (in spans and their links).
+    What is not shaped like a request is left for the parser to refuse."""
+    for resource_spans in _items(data, "resourceSpans"):
+        for scope_spans in _items(resource_spans, "scopeSpans"):
+            for span in _items(scope_spans, "spans"):
                 _convert_ids(span)
-                for link in (span or {}).get("links") or ():
+                for link in _items(span, "links"):
                     _convert_ids(link)
     return data
+
+
+def _items(record: Any, key: str) -> list[Any]:
+    """``record[key]`` if ``record`` is an object and that is a list, else nothing."""
+    value = record.get(key) if isinstance(record, dict) else None
+    return value if isinstance(value, list) else []
 
 
 def _convert_ids(record: Any) -> None:
