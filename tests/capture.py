@@ -13,7 +13,10 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Optional, Union
+
+import jsonschema
 
 Reply = Union[int, tuple[int, dict[str, str]]]
 
@@ -47,6 +50,10 @@ class CaptureServer:
         """Body of every reply, instead of ``{"success": …}``."""
         self.max_body = max_body
         """Bodies larger than this (decoded bytes) get a 413, as a server with a smaller limit would answer."""
+        self.refuse_gzip = False
+        """While set, gzip bodies get a 415, as a server that reads only plain JSON would answer."""
+        self.schema_errors: list[str] = []
+        """How bodies posted to ``/events/batch`` broke HoneyHive's schema (checked on leaving the block)."""
         self.gate: Optional[threading.Event] = None
         """While set to an event, every request is recorded, then held unanswered until the event is set."""
         self._lock = threading.Lock()
@@ -61,7 +68,9 @@ class CaptureServer:
                 data = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
                 with owner._lock:
                     reply: Reply = 200
-                    if owner.fail_with is not None:
+                    if owner.refuse_gzip and self.headers.get("Content-Encoding") == "gzip":
+                        reply = 415
+                    elif owner.fail_with is not None:
                         reply = owner.fail_with
                     elif owner.max_body is not None and len(data) > owner.max_body:
                         reply = 413
@@ -78,6 +87,8 @@ class CaptureServer:
                             time.monotonic(),
                         )
                     )
+                    if self.path.endswith("/events/batch"):
+                        owner.schema_errors += _schema_errors(owner.requests[-1].body)
                 gate = owner.gate
                 if gate is not None:
                     gate.wait()
@@ -113,6 +124,8 @@ class CaptureServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if exc[0] is None:
+            assert not self.schema_errors, f"bodies that break HoneyHive's schema: {self.schema_errors[:3]}"
 
     def wait_for(self, count: int, timeout_s: float) -> bool:
         """Wait until ``count`` requests have arrived; ``False`` if they did not within ``timeout_s``."""
@@ -157,6 +170,17 @@ class SilentServer:
 
     def __exit__(self, *exc: object) -> None:
         self._sock.close()
+
+
+_BATCH_SCHEMA = json.loads(
+    (Path(__file__).parent / "schemas" / "honeyhive" / "legacy_event_batch.schema.json").read_text()
+)
+
+
+def _schema_errors(body: Any) -> list[str]:
+    """Where ``body`` breaks HoneyHive's ``POST /events/batch`` schema, as ``path: message`` lines."""
+    validator = jsonschema.Draft202012Validator(_BATCH_SCHEMA)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)]
 
 
 def free_port() -> int:

@@ -56,7 +56,7 @@ def test_opentelemetry_instrument_ships_to_the_configured_endpoint(tmp_path: Pat
     (request,) = capture.requests
     assert request.headers["authorization"] == "Bearer zero-code-key"
     body = request.body
-    assert body["is_single_session"] is True
+    assert body["single_session"] is True
     assert body["session_properties"]["metadata"] == {"external_session_id": "ticket-9"}
     assert sorted(e["event_name"] for e in body["events"]) == ["handle_request", "lookup"]
     assert {(e["project"], e["source"]) for e in body["events"]} == {("zero-code-app", "ci")}

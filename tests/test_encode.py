@@ -45,13 +45,15 @@ def batch_body(groups: list[SessionGroup]) -> dict[str, Any]:
     """The request body for grouped records, as records (the wire format of docs/delivery.md, written out plainly)."""
     if len(groups) == 1:
         group = groups[0]
-        return {"events": group.events, "is_single_session": True, "session_properties": group.properties}
+        (start, _), _ = extent(group.events, group.properties["session_id"])
+        props = {**group.properties, "start_time": start} if start else group.properties
+        return {"events": group.events, "single_session": True, "session_properties": props}
     events: list[Any] = []
     for group in groups:
         (start, end), roots = extent(group.events, group.properties["session_id"])
         events.append(session_event(group.properties, group.project, start, end, roots))
         events.extend(group.events)
-    return {"events": events, "is_single_session": False}
+    return {"events": events, "single_session": False}
 
 
 def reference(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
@@ -102,7 +104,7 @@ def test_sessions_roots_stated_fields_and_secrets(
     spans = make_spans(*sdk, [[root, stated, {"session.id": "s-1"}], [secret], [{}, {}]])
     body = json.loads(encoded(spans).payload)
     assert body == reference(spans)
-    assert body["is_single_session"] is False
+    assert body["single_session"] is False
     sessions = {e["session_id"]: e for e in body["events"] if e["event_type"] == "session"}
     assert len(sessions) == 3
     first = next(s for s in sessions.values() if s["user_properties"] == {"user_id": "u1"})
@@ -114,7 +116,7 @@ def test_sessions_roots_stated_fields_and_secrets(
 def test_one_session_goes_as_a_single_session_body(sdk: tuple[TracerProvider, InMemorySpanExporter]) -> None:  # noqa: F811
     spans = make_spans(*sdk, [[{"input.value": "q"}, {"output.value": "a"}, {}]])
     body = json.loads(encoded(spans).payload)
-    assert body["is_single_session"] is True
+    assert body["single_session"] is True
     assert body["session_properties"]["inputs"] == {"input": "q"}
     assert body == reference(spans)
 
@@ -257,7 +259,7 @@ def test_a_spooled_body_decodes_to_the_same_records_and_halves_without_loss(
         rebuilt = Body(decoded.parts)  # joined again from the decoded parts, not from the cached bytes
         assert json.loads(rebuilt.payload) == json.loads(body.payload)
         assert [len(p.events) for p in rebuilt.parts] == [len(p.events) for p in body.parts]
-        single = json.loads(body.payload)["is_single_session"]
+        single = json.loads(body.payload)["single_session"]
         assert [p.properties is not None for p in decoded.parts] == [single] * len(body.parts)
         wanted = sorted(e["event_id"] for e in json.loads(body.payload)["events"] if e["event_type"] != "session")
         sent = [

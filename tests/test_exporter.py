@@ -33,7 +33,7 @@ def trace_spans(recorded: Recorded, traces: int = 1, children: int = 2) -> Seque
 
 
 def test_single_session_body_and_headers(recorded: Recorded, capture: CaptureServer) -> None:
-    """One session → ``is_single_session`` with its SessionProperties; bearer auth, UA, gzip, JSON."""
+    """One session → ``single_session`` with its SessionProperties; bearer auth, UA, gzip, JSON."""
     exporter = spanhive.SessionExporter(endpoint=capture.url, api_key="secret-key", headers={"X-Team": "ml"})
     assert exporter.export(trace_spans(recorded)) is SpanExportResult.SUCCESS
     (request,) = capture.requests
@@ -45,13 +45,14 @@ def test_single_session_body_and_headers(recorded: Recorded, capture: CaptureSer
     assert request.headers["x-team"] == "ml"
     assert gzip.decompress(request.raw)  # really compressed on the wire
     body = request.body
-    assert body["is_single_session"] is True
+    assert body["single_session"] is True
     assert len(body["events"]) == 3
     props = body["session_properties"]
     assert set(props) == {
         "session_name", "source", "session_id", "config", "inputs", "outputs", "error",
-        "user_properties", "metrics", "feedback", "metadata",
+        "user_properties", "metrics", "feedback", "metadata", "start_time",
     }  # fmt: skip
+    assert props["start_time"] == min(e["start_time"] for e in body["events"])  # the session's, in epoch ms
     assert props["session_name"] == "root0"
     assert props["inputs"] == {"question": "q0"}
     assert {e["session_id"] for e in body["events"]} == {props["session_id"]}
@@ -63,7 +64,7 @@ def test_several_sessions_coalesce_into_one_request(recorded: Recorded, capture:
     exporter = spanhive.SessionExporter(endpoint=capture.url, api_key="k")
     assert exporter.export(trace_spans(recorded, traces=3, children=1)) is SpanExportResult.SUCCESS
     (body,) = capture.bodies()
-    assert body["is_single_session"] is False
+    assert body["single_session"] is False
     assert "session_properties" not in body
     sessions = [e for e in body["events"] if e["event_type"] == "session"]
     others = [e for e in body["events"] if e["event_type"] != "session"]
@@ -147,7 +148,8 @@ def test_refused_connections_fail_within_the_deadline(recorded: Recorded) -> Non
 
 def test_permanent_errors_are_not_retried(recorded: Recorded) -> None:
     with CaptureServer([400]) as server:
-        exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k")
+        # Uncompressed: a gzip body's first 400 is tried once uncompressed (test_wire_schema.py)
+        exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k", compression="none")
         assert exporter.export(trace_spans(recorded)) is SpanExportResult.FAILURE
         assert len(server.requests) == 1
 

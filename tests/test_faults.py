@@ -74,7 +74,7 @@ while (c := spool.claim()) is not None:
 
 # The drainer, replaying to a server that answers 500 while the disk is full, must live on.
 exporter = spanhive.SessionExporter(endpoint=sys.argv[2], api_key="k", spool_dir=Path(sys.argv[1]) / "exp")
-exporter.spool.put(b"{}", "identity", 1)
+exporter.spool.put(b'{"events": []}', "identity", 1)
 resource.setrlimit(resource.RLIMIT_FSIZE, (1, hard))
 exporter._drainer.ensure_running()
 time.sleep(2.5)
@@ -139,7 +139,7 @@ def test_a_spooled_request_is_replayed_with_the_compression_it_was_written_with(
 
 def test_flush_is_false_when_events_were_dropped_since_the_last_flush(recorded: Recorded, tmp_path: Path) -> None:
     with CaptureServer([400]) as server:
-        exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k", spool_dir=tmp_path)
+        exporter = spanhive.SessionExporter(endpoint=server.url, api_key="k", spool_dir=tmp_path, compression="none")
         assert exporter.export(spans_of(recorded, traces=1)) is SpanExportResult.FAILURE
         assert exporter.force_flush(5_000) is False  # the spool is empty, but those events never arrived
         assert exporter.force_flush(5_000) is True  # nothing lost since

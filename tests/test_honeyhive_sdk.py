@@ -23,6 +23,7 @@ def answer(question):
     return {"answer": "42"}
 
 answer("why?")
+tracer.enrich_session(metadata={"resolved": True}, feedback={"rating": 4}, metrics={"turns": 1})
 tracer.force_flush()
 print(tracer.session_id)
 """
@@ -40,6 +41,11 @@ def test_the_official_sdk_starts_a_session_and_its_spans_join_it(server: IngestS
     (listed,) = server.store.list_sessions()
     assert listed["session_id"] == session_id
     assert listed["session_name"] == "support-run"
+    session = server.store.get_session(session_id)
+    assert session is not None
+    assert session["metadata"]["resolved"] is True  # enrich_session: PUT /events with the session's id
+    assert session["feedback"] == {"rating": 4}
+    assert session["metrics"] == {"turns": 1}
     (event,) = server.store.events(session_id)
     assert event["event_name"].endswith("answer")
     assert event["inputs"] == {"question": "why?"}

@@ -102,7 +102,7 @@ def test_a_session_too_large_for_one_body_goes_in_runs_that_each_carry_it(sdk: S
         assert used <= room < used + length(after[0]) + 1
     for alone in (b for b in parts if len(b.parts) == 1):  # a run alone goes as its session's single-session body
         sent = json.loads(alone.payload)
-        assert sent["is_single_session"] is True
+        assert sent["single_session"] is True
         assert sent["session_properties"]["session_id"] == span_events(alone)[0]["session_id"]
     assert sorted(e["event_id"] for b in parts for e in span_events(b)) == sorted(
         e["event_id"] for e in span_events(body)

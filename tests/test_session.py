@@ -45,7 +45,7 @@ def session_records(server: CaptureServer) -> dict[str, dict[str, Any]]:
     for body in server.bodies():
         records = (
             [body["session_properties"]]
-            if body.get("is_single_session")
+            if body.get("single_session")
             else [e for e in body["events"] if e["event_type"] == "session"]
         )
         for record in records:

@@ -133,9 +133,9 @@ def test_prefix_lookup(store: Store) -> None:
 def test_schema_is_versioned_and_migrations_run_once(tmp_path: Path) -> None:
     Store(tmp_path / "m.db").close()
     again = Store(tmp_path / "m.db")
-    assert again.schema_version == 1
+    assert again.schema_version == 2
     rows = sqlite3.connect(tmp_path / "m.db").execute("SELECT version FROM migrations").fetchall()
-    assert rows == [(1,)]
+    assert rows == [(1,), (2,)]
     assert sqlite3.connect(tmp_path / "m.db").execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 

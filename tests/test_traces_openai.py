@@ -111,7 +111,7 @@ def test_a_session_and_user_set_on_the_root_reach_every_event_of_the_trace(
     ids = {e["event_id"] for e in events}
     assert all(e["parent_id"] in ids for e in events if e is not root)
     assert [e["event_type"] for e in events].count("model") == 2
-    records = [b["session_properties"] for b in capture.bodies() if b.get("is_single_session")]
+    records = [b["session_properties"] for b in capture.bodies() if b.get("single_session")]
     assert records
     assert all(r["session_id"] == session and r["user_properties"] == {"user_id": "user-7"} for r in records)
     assert exporter.stats.get("held") == 3  # the children waited for their root
@@ -186,5 +186,5 @@ def test_through_a_real_batch_processor_the_trace_joins_the_root_session(
     assert len(events) == 9
     assert {e["session_id"] for e in events} == {_ids.session_id_for("chat-e2e")[0]}
     assert all(e["user_properties"] == {"user_id": "ada"} for e in events)
-    names = {b["session_properties"]["session_name"] for b in capture.bodies() if b.get("is_single_session")}
+    names = {b["session_properties"]["session_name"] for b in capture.bodies() if b.get("single_session")}
     assert names == {"turn-0"}

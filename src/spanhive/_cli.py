@@ -16,10 +16,10 @@ import requests
 
 from spanhive import _build, _config, _gzip, _json
 from spanhive._config import Settings
-from spanhive._pipeline.deliver import LOST, Delivery, Result
+from spanhive._pipeline.deliver import LOST, MISROUTED_STATUSES, Delivery, Result
 from spanhive._pipeline.drain import replay
-from spanhive._pipeline.sinks import Sink
-from spanhive._pipeline.sinks.http import HttpSink
+from spanhive._pipeline.sinks import BATCH_PATH, Sink
+from spanhive._pipeline.sinks.http import HttpSink, reason
 from spanhive._pipeline.sinks.store import StoreSink
 from spanhive._retry import Retrier
 from spanhive._spool import Spool
@@ -317,7 +317,8 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _check(settings: Settings) -> str:
-    """Whether the destination answers: the store opens, or the API responds at all (any HTTP status)."""
+    """Whether the destination takes batches: the store opens, or the API answers an empty batch on the
+    route the exporter posts to (a ``404``/``405`` there means the endpoint itself is wrong)."""
     if settings.store_path is not None:
         try:
             Store(settings.store_path).close()
@@ -326,13 +327,21 @@ def _check(settings: Settings) -> str:
         return f"yes (embedded store at {settings.store_path})"
     if not settings.endpoint:
         return "no endpoint"
+    url = settings.endpoint + BATCH_PATH
     headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
     try:
-        response = requests.get(settings.endpoint, headers=headers, timeout=5, allow_redirects=False)
+        response = requests.post(url, json={"events": []}, headers=headers, timeout=5, allow_redirects=False)
     except requests.RequestException as exc:
-        return f"no: {type(exc).__name__}"
-    note = " (the key was rejected)" if response.status_code in (401, 403) else ""
-    return f"yes (HTTP {response.status_code}){note}"
+        return f"no: {type(exc).__name__} from {url}: {reason(exc)}"
+    status = response.status_code
+    if status in MISROUTED_STATUSES:
+        return (
+            f"no: HTTP {status} from {url}: there is no such route, so the endpoint is wrong. SPANHIVE_ENDPOINT "
+            "is the API's base URL (e.g. https://api.honeyhive.ai); batches wait in the spool until it is fixed"
+        )
+    if status in (401, 403):
+        return f"no: HTTP {status} from {url}: the API key was rejected (SPANHIVE_API_KEY)"
+    return f"yes (HTTP {status} for an empty batch at {url})"
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

@@ -130,6 +130,29 @@ def _parse_endpoint(value: Any) -> str:
     return text.rstrip("/")
 
 
+_ROUTES = (
+    "/opentelemetry/v1/traces", "/v1/traces", "/v1/events/batch", "/events/model/batch", "/events/batch",
+    "/session/start", "/v1/events", "/events",
+)  # fmt: skip
+"""Routes of HoneyHive's API (and OTLP's) that spanhive adds to the endpoint itself."""
+
+
+def _without_route(url: str, name: str) -> str:
+    """The endpoint without a route spanhive adds itself (``…/events/batch`` would be posted to
+    ``…/events/batch/events/batch``), with a warning naming the setting."""
+    if url.startswith("sqlite:") or urlsplit(url).query:
+        return url
+    path = urlsplit(url).path
+    for route in _ROUTES:
+        if path.endswith(route):
+            base = url[: -len(route)].rstrip("/")
+            _logger.warning(
+                "spanhive: %s=%r ends in %s, a route spanhive adds itself; using %s", name, url, route, base
+            )
+            return base
+    return url
+
+
 def _parse_seconds(value: Any, zero: bool = False) -> float:
     """A finite number of seconds, greater than 0 (or 0 too, with ``zero``)."""
     expected = "expected a number of seconds, 0 or more" if zero else "expected a number of seconds greater than 0"
@@ -289,13 +312,15 @@ def resolve(
 
     key = pick("api_key", api_key, (ev.SPANHIVE_API_KEY, ev.HH_API_KEY), _parse_str)
     url = pick("endpoint", endpoint, (), _parse_endpoint)
-    if url is None:
+    if url is not None:
+        url = _without_route(url, "endpoint")
+    else:
         for env_name in (ev.SPANHIVE_ENDPOINT, ev.HH_API_URL):
             raw = _env(env, env_name)
             if raw is None:
                 continue
             try:
-                url = _parse_endpoint(raw)
+                url = _without_route(_parse_endpoint(raw), env_name)
             except ValueError as exc:
                 # Falling back to another destination would send data somewhere the user did not ask for.
                 _logger.error("spanhive: exporter disabled: %s=%r is invalid: %s", env_name, raw, exc)

@@ -310,9 +310,12 @@ def whole_sessions(
     return groups
 
 
-def session_event(props: SessionProperties, project: str, start: int, end: int, roots: tuple[str, ...]) -> Event:
+def session_event(
+    props: SessionProperties, project: str, start: int, end: int, roots: tuple[str, ...]
+) -> dict[str, Any]:
     """A session's properties as the ``session`` event that carries them in a request coalescing several
-    sessions (how the HoneyHive data model stores sessions: ``event_id`` is the session id)."""
+    sessions (how the HoneyHive data model stores sessions: ``event_id`` is the session id). It has no
+    ``parent_id``: HoneyHive's schema types it as a string, and a session has none."""
     sid = props["session_id"]
     return {
         "project": project,
@@ -321,7 +324,6 @@ def session_event(props: SessionProperties, project: str, start: int, end: int, 
         "event_type": "session",
         "event_id": sid,
         "session_id": sid,
-        "parent_id": None,
         "children_ids": list(roots),
         "config": props["config"],
         "inputs": props["inputs"],

@@ -8,7 +8,8 @@
 - A connection that broke before any answer (a stale keep-alive socket) is tried once more at once. Every
   retry is counted in ``retried``.
 - A ``429`` pauses every sender of this exporter until its ``Retry-After`` (capped); a ``401``/``403``
-  stops sending for :data:`AUTH_COOLOFF_S`, the batches kept in the spool meanwhile.
+  stops sending for :data:`AUTH_COOLOFF_S`, the batches kept in the spool meanwhile. So does a ``404`` or
+  ``405``: the endpoint is wrong (no such route there), which says nothing about the data.
 - A ``500`` naming the events it stored (HoneyHive's partial success) counts those as delivered; the rest
   are rejected for good when the server listed an error for each, else kept to be sent again.
 - What the server refused for good is dropped on export, quarantined on replay. A ``413`` is answered with
@@ -38,9 +39,13 @@ from spanhive._stats import Stats
 
 AUTH_COOLOFF_S = 300.0  # seconds without sending after the API rejects the key
 HEALTHY_RETRY_S = 2.0  # how long an export may retry while the sink is known healthy (spool first)
-DROP_STATUSES = frozenset({400, 404, 405, 409, 410, 422})
+DROP_STATUSES = frozenset({400, 409, 410, 422})
 """The server understood and refused: sending the same bytes again cannot succeed."""
 AUTH_STATUSES = frozenset({401, 403})
+MISROUTED_STATUSES = frozenset({404, 405})
+"""No such route at the endpoint: a wrong ``SPANHIVE_ENDPOINT``, not bad data. The batches wait in the spool
+for the setting to be fixed."""
+BLOCKING_STATUSES = AUTH_STATUSES | MISROUTED_STATUSES
 LOST = ("dropped", "rejected", "quarantined")
 """The counters of events that will never arrive."""
 
@@ -87,7 +92,9 @@ class Delivery:
         self.paused_until = 0.0
         """``clock()`` before which nothing is sent: the server asked everyone to wait (429)."""
         self.auth_blocked_until = 0.0
-        """``clock()`` before which nothing is sent: the server rejected the key (401/403)."""
+        """``clock()`` before which nothing is sent: the server rejected the key (401/403), or has no such
+        route (404/405)."""
+        self.blocked_because = ""
         self.broken = False
         """The breaker: the last attempt failed for a reason that may pass; exports spool until a replay works."""
         self.healthy = False
@@ -140,7 +147,7 @@ class Delivery:
             return self._partial(last, request, replayed=True)
         if last.status in DROP_STATUSES:
             return Result.REFUSED
-        if last.status is not None and last.verdict is Verdict.PERMANENT and last.status not in AUTH_STATUSES:
+        if last.status is not None and last.verdict is Verdict.PERMANENT and last.status not in BLOCKING_STATUSES:
             return Result.BOUNCED
         return Result.FAILED
 
@@ -166,7 +173,7 @@ class Delivery:
         ``retry_until``: no retry starts after it (each attempt still has until ``deadline``)."""
         now = self.clock()
         if now < self.auth_blocked_until:
-            return Outcome(False, 0, Attempt(Verdict.RETRY, "the API rejected the key; cooling off"), "auth")
+            return Outcome(False, 0, Attempt(Verdict.RETRY, self.blocked_because), "blocked")
         paused = self.paused_until
         if now < paused and (not wait or paused > deadline or self.retrier.sleep(paused - now)):
             return Outcome(False, 0, Attempt(Verdict.RETRY, "paused by the server (429)"), "paused")
@@ -193,9 +200,22 @@ class Delivery:
                 self.broken = True
         if status in AUTH_STATUSES:
             self.auth_blocked_until = self.clock() + AUTH_COOLOFF_S
+            self.blocked_because = "the API rejected the key; cooling off"
             logger.error(
                 "spanhive: %s rejected the API key (HTTP %d); not sending for %d s. Batches are kept in the "
                 "spool meanwhile. Check SPANHIVE_API_KEY / HH_API_KEY.",
+                self.sink.target,
+                status,
+                AUTH_COOLOFF_S,
+            )
+        elif status in MISROUTED_STATUSES:
+            self.auth_blocked_until = self.clock() + AUTH_COOLOFF_S
+            self.blocked_because = f"HTTP {status} from {self.sink.target}: the endpoint is wrong"
+            logger.error(
+                "spanhive: %s answered HTTP %d: there is no such route, so the endpoint is wrong. "
+                "SPANHIVE_ENDPOINT (or HH_API_URL) is the API's base URL, e.g. https://api.honeyhive.ai, "
+                "without /events/batch. Not sending for %d s; batches are kept in the spool meanwhile "
+                "(`spanhive doctor` checks the setting).",
                 self.sink.target,
                 status,
                 AUTH_COOLOFF_S,

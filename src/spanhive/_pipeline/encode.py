@@ -71,7 +71,13 @@ class Part:
         """``session_properties`` as JSON."""
         if self._record is None:
             assert self.properties is not None
-            self._record = self._spliced(cast("dict[str, Any]", self.properties))
+            record = cast("dict[str, Any]", self.properties)
+            if ("start_time" not in record and self.times[0]) or record.get("session_name", "") is None:
+                # HoneyHive's schema: the session's start in epoch ms; a name is a string, or left out
+                record = {k: v for k, v in record.items() if k != "session_name" or v is not None}
+                if self.times[0]:
+                    record.setdefault("start_time", self.times[0])
+            self._record = self._spliced(record)
         return self._record
 
     def session_event(self) -> Optional[Pieces]:
@@ -79,7 +85,7 @@ class Part:
         if self._session_event is None and self.properties is not None:
             start, end = self.times
             event = session_event(self.properties, self.project, start, end, self.roots)
-            self._session_event = self._spliced(cast("dict[str, Any]", event))
+            self._session_event = self._spliced(event)
         return self._session_event
 
     def _spliced(self, record: dict[str, Any]) -> Pieces:

@@ -1,6 +1,6 @@
 """Stage 5, pack: encoded parts become request bodies for ``POST /events/batch`` under the size limit.
 
-One session per request goes out as ``is_single_session: true`` with its ``session_properties``; several
+One session per request goes out as ``single_session: true`` with its ``session_properties``; several
 sessions are coalesced into one request, each session carried as an ``event_type: "session"`` event whose
 ``event_id`` is the session id (how the HoneyHive data model stores sessions). A body over the limit is
 split by joining parts, never by encoding again; a lone event over it has its largest values cut, never
@@ -18,7 +18,7 @@ from spanhive._pipeline.assemble import SessionGroup
 from spanhive._pipeline.encode import Part, Pieces, encode_whole, length, to_json
 from spanhive.mapping._limits import truncate
 
-_WRAPPER = len(b'{"events":[],"is_single_session":false,"session_properties":}')
+_WRAPPER = len(b'{"events":[],"single_session":false,"session_properties":}')
 """Bytes a body adds around its records."""
 
 
@@ -86,7 +86,7 @@ class Body:
         if len(self.parts) == 1 and self.parts[0].properties is not None:
             part = self.parts[0]
             pieces = _listed(b'{"events":[', part.events)
-            pieces += (b'],"is_single_session":true,"session_properties":', *part.record(), b"}")
+            pieces += (b'],"single_session":true,"session_properties":', *part.record(), b"}")
             return pieces
         records: list[Pieces] = []
         for part in self.parts:
@@ -95,7 +95,7 @@ class Body:
                 records.append(own)
             records.extend(part.events)
         pieces = _listed(b'{"events":[', records)
-        pieces.append(b'],"is_single_session":false}')
+        pieces.append(b'],"single_session":false}')
         return pieces
 
     @property
@@ -218,7 +218,7 @@ def remainder(wire: bytes, encoding: str, stored: Collection[str]) -> Optional[B
 
 def _decoded_parts(body: dict[str, Any]) -> list[Part]:
     events = [e for e in body.get("events") or () if isinstance(e, dict)]
-    if body.get("is_single_session"):
+    if body.get("single_session") or body.get("is_single_session"):  # the legacy name, in bodies spooled before
         return [Part([(to_json(event),) for event in events], body.get("session_properties"))]
     parts: dict[Any, list[Any]] = {}
     for event in events:

@@ -16,6 +16,7 @@ import threading
 import uuid
 import zlib
 from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any, Optional, cast
@@ -30,7 +31,7 @@ from spanhive._pipeline.map import Defaults
 from spanhive._pipeline.pack import Body
 from spanhive._records import DICT_FIELDS
 from spanhive._version import __version__
-from spanhive.server import _schema, _viewer
+from spanhive.server import _export, _schema, _viewer
 from spanhive.store import Store
 
 _logger = logging.getLogger(__name__)
@@ -214,12 +215,12 @@ class _Handler(BaseHTTPRequestHandler):
                 code = _otlp.code_for(exc.status)
                 self._send(exc.status, _otlp.error_status(otlp, code, exc.message), otlp, exc.headers)
             else:
-                self._send_json(exc.status, {"success": False, "error": exc.message}, exc.headers)
+                self._send_json(exc.status, _error_body(exc.status, exc.message), exc.headers)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
             _logger.exception("spanhive serve: error handling %s %s", method, self.path)
-            self._send_json(500, {"success": False, "error": "internal error; see the server log"})
+            self._send_json(500, _error_body(500, "internal error; see the server log"))
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -340,13 +341,23 @@ class _Handler(BaseHTTPRequestHandler):
         self._ingest({**body, "events": events})
 
     def _ingest(self, body: dict[str, Any]) -> None:
-        props = body.get("session_properties") if body.get("is_single_session") else None
-        session_id = (props or {}).get("session_id") or (str(uuid.uuid4()) if props is not None else None)
-        if props is not None:
-            body["session_properties"] = {**props, "session_id": session_id}
+        """A batch, in the current field names (``single_session``, ``session_properties``) or the deprecated
+        ones (``is_single_session``, ``session``), as HoneyHive's legacy route takes both."""
+        single = body.pop("single_session", None)
+        single = body.pop("is_single_session", None) if single is None else single
+        props = body.pop("session_properties", None) or body.pop("session", None)
+        props = props if single else None
+        session_id = (props or {}).get("session_id") or (str(uuid.uuid4()) if single else None)
         events = [_complete(event, session_id) for event in body["events"]]
-        stored = self.server.store.ingest_batch({**body, "events": events})
-        self._send_json(200, {"success": True, "event_ids": stored, "session_id": session_id})
+        batch = {**body, "events": events, "single_session": bool(single)}
+        if single:
+            batch["session_properties"] = {**(props or {}), "session_id": session_id}
+        stored = self.server.store.ingest_batch(batch)
+        answer: dict[str, Any] = {"success": True, "event_ids": stored}
+        sessions = {event["session_id"] for event in events}
+        if session_id is not None or len(sessions) == 1:  # the one session the events went to, made or not
+            answer["session_id"] = session_id or sessions.pop()
+        self._send_json(200, answer)
 
     def _post_otlp_traces(self) -> None:
         """OTLP/HTTP traces (protobuf or JSON), mapped by the exporter's own stages into the store; answered
@@ -381,23 +392,85 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, _otlp.response(content_type, rejected, "; ".join(reasons)), content_type)
 
     def _post_event(self) -> None:
-        body = self._body()
-        event = _embedded(body, "event")
+        self._create_event(_embedded(self._body(), "event"))
+
+    def _create_event(self, event: Any) -> None:
+        if not isinstance(event, dict):
+            raise HttpError(400, "body: expected an event object")
         _validate(event, _schema.load("event.json"))
         if not isinstance(event.get("inputs"), dict):
             raise HttpError(400, "event.inputs: missing required field 'inputs'")
         event = _complete(event, None)
-        self.server.store.ingest_batch({"events": [event], "is_single_session": False})
+        self.server.store.ingest_batch({"events": [event], "single_session": False})
         self._send_json(200, {"success": True, "event_id": event["event_id"], "session_id": event["session_id"]})
 
-    def _post_session_start(self) -> None:
+    def _post_v1_event(self) -> None:
+        """``POST /v1/events``: the event itself is the body (no ``event`` wrapper)."""
+        self._create_event(self._body())
+
+    def _put_event(self) -> None:
+        """``PUT /events`` (what ``enrich_session`` and ``events.update`` send): the ``event_id`` in the body."""
         body = self._body()
-        session = _embedded(body, "session")
+        if not isinstance(body, dict) or not isinstance(body.get("event_id"), str):
+            raise HttpError(400, "body: missing required field 'event_id'")
+        self._update(body["event_id"], body)
+
+    def _put_v1_event(self, event_id: str) -> None:
+        self._update(event_id, self._body())
+
+    def _update(self, event_id: str, body: Any) -> None:
+        if not isinstance(body, dict):
+            raise HttpError(400, "body: expected an object")
+        _validate(body, _schema.load("update.json"))
+        if not self.server.store.update_event(event_id, body):
+            raise HttpError(404, f"no event or session {event_id!r}")
+        self._send_json(200, {"success": True})
+
+    def _get_event(self, event_id: str) -> None:
+        event = self.server.store.get_event(event_id)
+        if event is None:
+            raise HttpError(404, f"no event {event_id!r}")
+        self._send_json(200, {"event": event})
+
+    def _post_export(self) -> None:
+        """``POST /v1/events/export`` and ``/v1/events/search``: events (and sessions, as ``session`` events)
+        by HoneyHive's filters, a page at a time."""
+        body = self._body()
+        if not isinstance(body, dict):
+            raise HttpError(400, "body: expected an object")
+        try:
+            condition, params = _export.where(body.get("filters"), body.get("dateRange"))
+            limit, offset = _export.page(body.get("limit"), body.get("page"))
+            events, total = self.server.store.export(condition, params, limit, offset)
+            events = _export.project(events, body.get("projections"))
+        except _export.FilterError as exc:
+            raise HttpError(400, str(exc)) from None
+        self._send_json(200, {"events": events, "count": total})
+
+    def _post_v1_session(self) -> None:
+        """``POST /v1/sessions``: the session itself is the body (no ``session`` wrapper)."""
+        body = self._body()
+        if not isinstance(body, dict):
+            raise HttpError(400, "body: expected an object")
+        self._start_session(body)
+
+    def _post_session_events(self, session_id: str) -> None:
+        """``POST /v1/sessions/{id}/events/batch``: every event goes to that session."""
+        body = self._body()
+        _validate(body, self.server.batch_schema)
+        events = [_complete({**event, "session_id": session_id}, session_id) for event in body["events"]]
+        self.server.store.ingest_batch({"events": events, "single_session": False})
+        self._send_json(200, {"success": True})
+
+    def _post_session_start(self) -> None:
+        self._start_session(_embedded(self._body(), "session"))
+
+    def _start_session(self, session: dict[str, Any]) -> None:
         _validate(session, _schema.load("session_properties.json"))
         session_id = session.get("session_id") or str(uuid.uuid4())
         record = {**session, "session_id": session_id, "event_id": session_id, "event_type": "session"}
         record.setdefault("event_name", session.get("session_name") or "Session")
-        self.server.store.ingest_batch({"events": [record], "is_single_session": False})
+        self.server.store.ingest_batch({"events": [record], "single_session": False})
         # The session event, as HoneyHive's API answers (its SDK requires these ids; a local server has one
         # organisation and workspace, and names the project by what the client sent).
         answer = {**record, "success": True, "org_id": "local", "workspace_id": "local"}
@@ -451,11 +524,18 @@ _HEALTH: Route = ("GET", re.compile(r"/healthz"), _Handler._get_health, True)
 RELAY_ROUTES: list[Route] = [_OTLP, _HEALTH]
 """What ``spanhive relay`` answers: OTLP in, and its health."""
 _ROUTES: list[Route] = [
-    ("POST", re.compile(r"/events/batch"), _Handler._post_batch, False),
+    ("POST", re.compile(r"(?:/v1)?/events/batch"), _Handler._post_batch, False),
     _OTLP,
     ("POST", re.compile(r"/events/model/batch"), _Handler._post_model_batch, False),
     ("POST", re.compile(r"/events"), _Handler._post_event, False),
+    ("PUT", re.compile(r"/events"), _Handler._put_event, False),
+    ("POST", re.compile(r"/v1/events"), _Handler._post_v1_event, False),
+    ("POST", re.compile(r"/v1/events/(?:export|search)"), _Handler._post_export, False),
+    ("GET", re.compile(r"/v1/events/([^/]+)"), _Handler._get_event, False),
+    ("PUT", re.compile(r"/v1/events/([^/]+)"), _Handler._put_v1_event, False),
     ("POST", re.compile(r"/session/start"), _Handler._post_session_start, False),
+    ("POST", re.compile(r"/v1/sessions"), _Handler._post_v1_session, False),
+    ("POST", re.compile(r"/v1/sessions/([^/]+)/events/batch"), _Handler._post_session_events, False),
     ("GET", re.compile(r"/v1/sessions/([^/]+)"), _Handler._get_session, False),
     ("GET", re.compile(r"/v1/events"), _Handler._get_events, False),
     _HEALTH,
@@ -463,6 +543,16 @@ _ROUTES: list[Route] = [
     ("GET", re.compile(r"/sessions/([^/]+)"), _Handler._get_session_page, False),
     ("GET", re.compile(r"/static/([\w.-]+)"), _Handler._get_static, True),
 ]
+
+
+def _error_body(status: int, message: str) -> dict[str, Any]:
+    """An error as HoneyHive's API words it (``message``, ``errorCode``, which its SDK shows), and as
+    spanhive's earlier versions did (``error``)."""
+    try:
+        code = HTTPStatus(status).name
+    except ValueError:
+        code = "ERROR"
+    return {"success": False, "message": message, "errorCode": code, "error": message}
 
 
 def _validate(value: Any, schema: dict[str, Any]) -> None:

@@ -90,8 +90,9 @@ class RelayServer(Receiver):
         if delivery.paused_until > now:
             wait = math.ceil(delivery.paused_until - now)
             raise HttpError(429, "the backend asked to wait (429)", {"Retry-After": str(wait)})
-        if delivery.auth_blocked_until > now:
-            raise HttpError(503, "the backend rejected the relay's API key", {"Retry-After": str(AUTH_RETRY_AFTER_S)})
+        if delivery.auth_blocked_until > now:  # the key was rejected, or the endpoint has no such route
+            why = f"the relay cannot send: {delivery.blocked_because}"
+            raise HttpError(503, why, {"Retry-After": str(AUTH_RETRY_AFTER_S)})
         if not spool.has_room(size):
             raise HttpError(
                 503,

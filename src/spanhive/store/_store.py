@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import queue
 import sqlite3
@@ -68,6 +69,11 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX events_by_session ON events (session_id, start_time);
         """,
     ),
+    (
+        2,
+        "a session's start as its client stated it",
+        "ALTER TABLE sessions ADD COLUMN session_start INTEGER;",
+    ),
 )
 
 _MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)"
@@ -87,7 +93,8 @@ ON CONFLICT (event_id) DO UPDATE SET
     )
 """
 _SESSION_COLUMNS = (
-    "session_id", "project", "session_name", "source", "error", *DICT_FIELDS, "created_at", "updated_at",
+    "session_id", "project", "session_name", "source", "error", *DICT_FIELDS, "session_start", "created_at",
+    "updated_at",
 )  # fmt: skip
 _UPSERT_SESSION = f"""
 INSERT INTO sessions ({", ".join(_SESSION_COLUMNS)}) VALUES ({", ".join("?" * len(_SESSION_COLUMNS))})
@@ -103,11 +110,14 @@ ON CONFLICT (session_id) DO UPDATE SET
     metrics = json_patch(sessions.metrics, excluded.metrics),
     feedback = json_patch(sessions.feedback, excluded.feedback),
     metadata = json_patch(sessions.metadata, excluded.metadata),
+    session_start = COALESCE(min(sessions.session_start, excluded.session_start), sessions.session_start,
+                             excluded.session_start),
     updated_at = excluded.updated_at
 """
 _SUMMARY = """
 SELECT s.session_id, s.session_name, s.source, s.project, s.user_properties, s.error,
-       MIN(e.start_time) AS start_time, MAX(e.end_time) AS end_time,
+       COALESCE(min(MIN(e.start_time), s.session_start), MIN(e.start_time), s.session_start) AS start_time,
+       MAX(e.end_time) AS end_time,
        COUNT(e.event_id) AS event_count, COALESCE(SUM(e.error IS NOT NULL), 0) AS error_count,
        SUM(json_extract(e.metadata, '$.total_tokens')) AS total_tokens
 FROM sessions s LEFT JOIN events e ON e.session_id = s.session_id
@@ -126,6 +136,13 @@ def _json(value: Any, empty: str = "{}") -> str:
     if value is None:
         return empty
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _epoch_ms(value: Any) -> Optional[int]:
+    """A time in epoch milliseconds as SQLite can keep it (a number in its 64-bit range), else ``None``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 2**62:
+        return int(value)
+    return None
 
 
 def _text(value: Any) -> Optional[str]:
@@ -204,7 +221,7 @@ class Store:
         props = body.get("session_properties")
         now = time.time()
         rows: list[tuple[Any, ...]] = []
-        if body.get("is_single_session") and isinstance(props, Mapping):
+        if (body.get("single_session") or body.get("is_single_session")) and isinstance(props, Mapping):
             project = next((e.get("project") for e in spans), None)
             rows.append(self._session_row(props, project, now))
         rows.extend(self._session_row(e, e.get("project"), now) for e in sessions)
@@ -240,6 +257,26 @@ class Store:
                 raise
 
         self._write(write)
+
+    def update_event(self, event_id: str, fields: Mapping[str, Any]) -> bool:
+        """HoneyHive's event update, for an event or (by its id) a session: ``metadata``, ``feedback``,
+        ``metrics``, ``config`` and ``user_properties`` merged key by key, ``outputs`` replaced (``None`` keeps
+        them), and for an event ``duration``, ``end_time`` and a non-empty ``children_ids`` set. ``False``
+        when no event or session has that id."""
+
+        def update(conn: sqlite3.Connection) -> bool:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                done = _update(conn, "events", "event_id", event_id, fields) or _update(
+                    conn, "sessions", "session_id", event_id, fields
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return done
+
+        return bool(self._write(update))
 
     def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``work`` on the writer thread and wait for it; exceptions come back to the caller."""
@@ -309,6 +346,7 @@ class Store:
             _text(get("source")),
             _text(get("error")),
             *(_json(get(f)) for f in DICT_FIELDS),
+            _epoch_ms(get("start_time")),
             now,
             now,
         )
@@ -375,8 +413,9 @@ class Store:
         if not rows:
             return None
         session = _decode(rows[0])
-        props = self._query("SELECT * FROM sessions WHERE session_id = ?", (session_id,))[0]
-        session.update(_decode(props))
+        props = _decode(self._query("SELECT * FROM sessions WHERE session_id = ?", (session_id,))[0])
+        del props["session_start"]  # the summary's start_time counts it
+        session.update(props)
         session["events"] = self.events(session_id)
         return session
 
@@ -401,6 +440,20 @@ class Store:
                 depths[item] = known + offset
         return sorted(events, key=lambda e: (e.get("start_time") or 0, depths.get(e.get("event_id"), 0)))
 
+    def get_event(self, event_id: str) -> Optional[dict[str, Any]]:
+        """One event, or a session as the ``session`` event HoneyHive keeps for it; ``None`` if unknown."""
+        rows = self._query(f"SELECT * FROM ({_ALL_EVENTS}) WHERE event_id = ?", (event_id,))
+        return _decode(rows[0]) if rows else None
+
+    def export(self, where: str, params: Sequence[Any], limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """Events and sessions (as ``session`` events) matching ``where`` (SQL over the event columns, from
+        :func:`spanhive.server._export.where`), oldest first, a page of them, and how many match in all."""
+        sql = f"SELECT * FROM ({_ALL_EVENTS}) WHERE {where}"
+        total = int(self._query(f"SELECT count(*) FROM ({sql})", tuple(params))[0][0])
+        order = " ORDER BY start_time, event_type != 'session', event_id LIMIT ? OFFSET ?"  # a session first
+        rows = self._query(sql + order, (*params, limit, offset))
+        return [_decode(row) for row in rows], total
+
     def close(self) -> None:
         with self._lock:
             writer, self._writer = self._writer, None
@@ -411,6 +464,52 @@ class Store:
         for conn in readers:
             conn.close()
         self._conn.close()
+
+
+_MERGED = ("metadata", "feedback", "metrics", "config", "user_properties")
+_ALL_EVENTS = f"""
+SELECT event_id, session_id, parent_id, project, source, event_name, event_type, start_time, end_time, duration,
+       error, children_ids, {", ".join(DICT_FIELDS)}
+FROM events
+UNION ALL
+SELECT s.session_id, s.session_id, NULL, s.project, s.source, s.session_name, 'session',
+       COALESCE(min(s.session_start, (SELECT MIN(start_time) FROM events WHERE session_id = s.session_id)),
+                s.session_start, (SELECT MIN(start_time) FROM events WHERE session_id = s.session_id)),
+       (SELECT MAX(end_time) FROM events WHERE session_id = s.session_id), NULL, s.error,
+       (SELECT json_group_array(event_id) FROM events WHERE session_id = s.session_id
+                                                         AND parent_id = s.session_id),
+       {", ".join(f"s.{f}" for f in DICT_FIELDS)}
+FROM sessions s
+"""
+"""Every event, and every session as the ``session`` event HoneyHive's data model keeps for it."""
+
+
+def _update(conn: sqlite3.Connection, table: str, key: str, row_id: str, fields: Mapping[str, Any]) -> bool:
+    row = conn.execute(f"SELECT * FROM {table} WHERE {key} = ?", (row_id,)).fetchone()
+    if row is None:
+        return False
+    names = [d[0] for d in conn.execute(f"SELECT * FROM {table} LIMIT 0").description]
+    current = dict(zip(names, row, strict=True))
+    changes: dict[str, Any] = {}
+    for name in _MERGED:
+        if isinstance(fields.get(name), Mapping):
+            merged = {**json.loads(current[name] or "{}"), **fields[name]}
+            changes[name] = _json(merged)
+    if isinstance(fields.get("outputs"), Mapping):
+        changes["outputs"] = _json(fields["outputs"])
+    if table == "events":
+        for name in ("duration", "end_time"):
+            value = fields.get(name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                changes[name] = int(value) if name == "end_time" else float(value)
+        if isinstance(fields.get("children_ids"), list) and fields["children_ids"]:
+            changes["children_ids"] = _json([str(c) for c in fields["children_ids"]], "[]")
+    else:
+        changes["updated_at"] = time.time()
+    if changes:
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        conn.execute(f"UPDATE {table} SET {assignments} WHERE {key} = ?", (*changes.values(), row_id))
+    return True
 
 
 def _like_escape(text: str) -> str:

@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from typing import Optional
 
@@ -15,8 +16,10 @@ from opentelemetry import context as otel_context
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ProtocolError
 
+from spanhive import _gzip
 from spanhive._config import Settings
 from spanhive._internals import suppressed
+from spanhive._log import logger
 from spanhive._pipeline.sinks import BATCH_PATH, Request
 from spanhive._retry import Attempt, Verdict, for_status
 from spanhive._version import __version__
@@ -48,6 +51,10 @@ def _own_session(url: str) -> requests.Session:
     return session
 
 
+REFUSES_GZIP = frozenset({400, 415})
+"""What a server that cannot read a gzip body answers it (a JSON parser fed gzip bytes says ``400``)."""
+
+
 class HttpSink:
     """One ``POST`` per attempt; the answer read as :func:`spanhive._retry.for_status` says.
 
@@ -75,6 +82,8 @@ class HttpSink:
         headers.update(settings.headers)
         self.headers = headers
         self.clock = clock
+        self._reads_gzip = False
+        """A gzip body was taken: from then on a ``400`` is about the data, not the encoding."""
         self._given = session
         self._session: Optional[requests.Session] = None
         self._pid = 0
@@ -94,18 +103,42 @@ class HttpSink:
     def send(self, request: Request, timeout_s: float) -> Attempt:
         if timeout_s <= 0.001:
             return Attempt(Verdict.RETRY, "no time left before the export deadline")
+        started = self.clock()
+        url = self.url if request.path == BATCH_PATH else self.endpoint + request.path
+        attempt = self._post(url, request.wire, request.encoding, timeout_s)
+        if request.encoding == "gzip" and attempt.verdict is Verdict.SUCCESS:
+            self._reads_gzip = True
+        elif request.encoding == "gzip" and attempt.status in REFUSES_GZIP and not self._reads_gzip:
+            # Nothing HoneyHive publishes says whether its API reads gzip bodies: one that refuses them gets
+            # the same JSON uncompressed at once, and from then on if that is taken.
+            try:
+                payload = _gzip.decompress(request.wire)
+            except (OSError, EOFError, zlib.error):  # not gzip after all: the server's answer stands
+                return attempt
+            plain = self._post(url, payload, "identity", timeout_s - (self.clock() - started))
+            if plain.status != attempt.status and self.encoding == "gzip":
+                self.encoding = "identity"
+                self.headers.pop("Content-Encoding", None)
+                logger.warning(
+                    "spanhive: %s refused a gzip body (HTTP %d) and took it uncompressed; sending bodies "
+                    "uncompressed from now on (set SPANHIVE_COMPRESSION=none to start that way)",
+                    url,
+                    attempt.status,
+                )
+            attempt = plain
+        return attempt
+
+    def _post(self, url: str, data: bytes, encoding: str, timeout_s: float) -> Attempt:
         headers = self.headers
-        if request.encoding != self.encoding:  # a spooled request keeps the encoding it was written with
-            headers = dict(headers)
-            if request.encoding == "gzip":
+        if ("Content-Encoding" in headers) != (encoding == "gzip"):  # a spooled request keeps its encoding
+            headers = {k: v for k, v in headers.items() if k != "Content-Encoding"}
+            if encoding == "gzip":
                 headers["Content-Encoding"] = "gzip"
-            else:
-                headers.pop("Content-Encoding", None)
         token = suppressed()
         try:
             with self._http().post(
-                self.url if request.path == BATCH_PATH else self.endpoint + request.path,
-                data=request.wire,
+                url,
+                data=data,
                 headers=headers,
                 timeout=(min(CONNECT_TIMEOUT_S, timeout_s), timeout_s),
                 allow_redirects=False,
@@ -114,15 +147,15 @@ class HttpSink:
                 retry_after = response.headers.get("Retry-After")
                 text = response.text if not 200 <= status < 300 else ""
         except requests.Timeout as exc:
-            return Attempt(Verdict.RETRY, f"{type(exc).__name__} from {self.url}: {_reason(exc)}")
+            return Attempt(Verdict.RETRY, f"{type(exc).__name__} from {url}: {reason(exc)}")
         except _RETRYABLE_ERRORS as exc:
-            detail = f"{type(exc).__name__} from {self.url}: {_reason(exc)}"
+            detail = f"{type(exc).__name__} from {url}: {reason(exc)}"
             return Attempt(Verdict.RETRY, detail, stale_connection=_broke_before_answer(exc))
         except requests.RequestException as exc:
             return Attempt(Verdict.PERMANENT, f"{type(exc).__name__}: {exc}")
         finally:
             otel_context.detach(token)
-        attempt = for_status(status, f"HTTP {status} from {self.url}: {' '.join(text.split())[:200]}", retry_after)
+        attempt = for_status(status, f"HTTP {status} from {url}: {' '.join(text.split())[:200]}", retry_after)
         partial = _partial_success(status, text)
         if partial is not None:
             return Attempt(attempt.verdict, attempt.detail, status=status, partial=partial)
@@ -142,7 +175,7 @@ def _broke_before_answer(exc: Exception) -> bool:
     return isinstance(exc, requests.ConnectionError) and any(isinstance(arg, ProtocolError) for arg in exc.args)
 
 
-def _reason(exc: Exception) -> str:
+def reason(exc: Exception) -> str:
     """The useful end of a network error (``[Errno 111] Connection refused``), not urllib3's whole chain."""
     text = str(exc)
     match = re.search(r"\[Errno -?\d+\][^'\")]*|Read timed out|Connection aborted|timed out", text)
