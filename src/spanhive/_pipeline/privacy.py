@@ -1,15 +1,24 @@
-"""Stage 3, privacy: secrets never leave the process. Sensitive keys are redacted in every record, then the
-user's ``mask`` rewrites whole records.
+"""Stage 3, privacy: secrets never leave the process. Sensitive keys and secret-shaped values are redacted in
+every record, then the user's ``mask`` rewrites whole records.
 
-Redaction works on keys (``authorization``, ``api_key``, ``password``, ``secret``, ``*_token``…) in every
-dict field, at any depth, and on flat dotted metadata keys by their last segment. ``prompt_tokens`` and
-friends are counts, not secrets: only names *ending* in ``token`` match. Key verdicts are cached, so the walk
-costs a set lookup per key.
+- **By key** (``authorization``, ``api_key``, ``password``, ``secret``, ``*_token``, ``accessToken``…) in
+  every dict field, at any depth, and on flat dotted metadata keys by their last segment, camelCase read as
+  words. ``prompt_tokens`` and friends are counts, not secrets: only names *ending* in ``token`` match. Key
+  verdicts are cached, so the walk costs a set lookup per key.
+- **By value**, in every string (prompts, errors, stack traces, URLs): API keys (``sk-…``), ``Bearer``
+  credentials, AWS access key ids, JWTs, PEM private keys, passwords in connection strings, and in URLs the
+  user and password and the query values OpenTelemetry's URL conventions call sensitive. A string is first
+  scanned for the few markers those shapes start with (``in`` tests, no regular expression), and only a
+  string holding one is searched precisely.
+- **Inside JSON strings**: a string that is a JSON object or array naming a sensitive key is parsed,
+  redacted, and written again only if something changed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from typing import Any
 
 from spanhive._log import limited
@@ -21,10 +30,15 @@ _EXACT = frozenset(
     {
         "authorization", "proxy_authorization", "password", "passwd", "secret", "token", "api_key", "apikey",
         "access_token", "refresh_token", "id_token", "auth_token", "client_secret", "private_key", "cookie",
-        "set_cookie", "x_api_key", "session_token", "bearer", "credential", "credentials",
+        "set_cookie", "x_api_key", "session_token", "bearer", "credential", "credentials", "jwt", "passphrase",
+        "connection_string", "connectionstring", "dsn", "secret_key", "secret_access_key", "signature", "sig",
     }
 )  # fmt: skip
-_SUFFIXES = ("_password", "_secret", "_api_key", "_apikey", "_token", "_private_key", "_credentials")
+_SUFFIXES = (
+    "_password", "_secret", "_api_key", "_apikey", "_token", "_private_key", "_credentials", "_secret_key",
+    "_access_key", "_connection_string", "_passphrase", "_jwt",
+)  # fmt: skip
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 _SAFE: set[Any] = set()
@@ -40,7 +54,7 @@ def is_sensitive(key: Any) -> bool:
     if key in _SECRET:
         return True
     if key.__class__ is str:
-        name = key.rsplit(".", 1)[-1].lower().replace("-", "_")
+        name = _CAMEL.sub("_", key.rsplit(".", 1)[-1]).lower().replace("-", "_")
         known = name in _EXACT or name.endswith(_SUFFIXES)
     else:
         known = False
@@ -51,8 +65,75 @@ def is_sensitive(key: Any) -> bool:
     return known
 
 
+_SK = re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}")
+_BEARER = re.compile(r"(?i)(\b(?:bearer|basic)\s+)(?=[A-Za-z0-9._~+/=\-]*\d)[A-Za-z0-9._~+/=\-]{8,}")
+"""A credential after ``Bearer``/``Basic``: eight characters or more, a digit among them (so that prose such
+as "basic authentication" is left alone)."""
+_AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*")
+_PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL)
+_URL_USER = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://)[^/\s:@?#]+(?::[^/\s@?#]*)?@")
+_QUERY = re.compile(
+    r"(?i)([?&;](?:awsaccesskeyid|signature|sig|x-goog-signature|x-amz-signature|x-amz-credential|"
+    r"x-amz-security-token|api[_-]?key|key|token|access[_-]?token|password|passwd|secret|client[_-]?secret|"
+    r"code|auth)=)[^&#\s]*"
+)
+_CONNECTION = re.compile(r"(?i)((?:password|pwd)\s*=\s*)[^;\s]+")
+_JSON_KEY = re.compile(
+    r'(?i)"[^"]{0,64}(?:key|token|secret|passw|credential|authoriz|cookie|jwt|passphrase|signature|dsn)[^"]{0,64}"'
+    r"\s*:"
+)
+
+
+def _marked(text: str) -> bool:
+    """Whether ``text`` holds a marker a secret shape starts with: a test of a few substrings, so that a
+    prompt of no secret costs no regular expression."""
+    return (
+        "sk-" in text or "earer" in text or "EARER" in text or "AKIA" in text or "ASIA" in text or "eyJ" in text
+        or "PRIVATE KEY" in text or "://" in text or "assword" in text or "ASSWORD" in text or "wd=" in text
+        or "asic " in text or "ASIC " in text or text[:1] in ("{", "[")
+    )  # fmt: skip
+
+
+def scrub(text: str) -> str:
+    """``text`` with every secret shape in it replaced (the same object when there was none)."""
+    if len(text) < 12 or not _marked(text):
+        return text
+    out = text
+    if "sk-" in out:
+        out = _SK.sub(REDACTED, out)
+    if "earer" in out or "EARER" in out or "asic " in out or "ASIC " in out:
+        out = _BEARER.sub(lambda m: m.group(1) + REDACTED, out)
+    if "AKIA" in out or "ASIA" in out:
+        out = _AWS_KEY_ID.sub(REDACTED, out)
+    if "eyJ" in out:
+        out = _JWT.sub(REDACTED, out)
+    if "PRIVATE KEY" in out:
+        out = _PEM.sub(REDACTED, out)
+    if "://" in out:  # OpenTelemetry's URL conventions: credentials and signature-like query values
+        out = _QUERY.sub(lambda m: m.group(1) + "REDACTED", _URL_USER.sub(r"\1REDACTED:REDACTED@", out))
+    if "assword" in out or "ASSWORD" in out or "wd=" in out:
+        out = _CONNECTION.sub(lambda m: m.group(1) + REDACTED, out)
+    if out[:1] in ("{", "[") and _JSON_KEY.search(out):
+        out = _scrub_json(out)
+    return out if out != text else text
+
+
+def _scrub_json(text: str) -> str:
+    """A JSON string redacted as a record would be, written again only if that changed something."""
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+    holder = [parsed]
+    if not redact(holder):
+        return text
+    return json.dumps(holder[0], ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def redact(value: Any) -> int:
-    """Replace the values of sensitive keys in ``value``, at any depth, by ``[REDACTED]``; returns how many.
+    """Replace the values of sensitive keys in ``value``, at any depth, by ``[REDACTED]``, and secret shapes
+    in its strings (:func:`scrub`); returns how many.
 
     One loop over each dict's items, a set lookup per key: on records with nested values this measured faster
     than comparing whole key views with sets, from the source and about twice as fast compiled.
@@ -66,13 +147,23 @@ def redact(value: Any) -> int:
             if key in safe or not is_sensitive(key):
                 if item.__class__ is dict or item.__class__ is list:
                     count += redact(item)
+                elif item.__class__ is str:
+                    clean = scrub(item)
+                    if clean is not item:
+                        value[key] = clean  # the same key: safe while iterating
+                        count += 1
             elif item != REDACTED:
-                value[key] = REDACTED  # the same key: safe while iterating
+                value[key] = REDACTED
                 count += 1
     elif value.__class__ is list:
-        for item in value:
+        for index, item in enumerate(value):
             if item.__class__ is dict or item.__class__ is list:
                 count += redact(item)
+            elif item.__class__ is str:
+                clean = scrub(item)
+                if clean is not item:
+                    value[index] = clean
+                    count += 1
     return count
 
 
@@ -83,6 +174,12 @@ def redact_record(record: dict[str, Any]) -> int:
         value = record.get(field)
         if value:
             count += redact(value)
+    error = record.get("error")
+    if error.__class__ is str:
+        clean = scrub(error)
+        if clean is not error:
+            record["error"] = clean
+            count += 1
     return count
 
 
@@ -95,6 +192,12 @@ def redact_flat(values: dict[str, Any]) -> int:
         for key in values.keys() - _SAFE:
             if is_sensitive(key) and values[key] is not None and values[key] != REDACTED:
                 values[key] = REDACTED
+                count += 1
+    for key, item in values.items():  # the values too: a URL with credentials, a token in a header's text
+        if item.__class__ is str and len(item) >= 12 and _marked(item):
+            clean = scrub(item)
+            if clean is not item:
+                values[key] = clean
                 count += 1
     return count
 
