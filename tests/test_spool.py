@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import logging
 import os
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -193,3 +195,30 @@ def test_the_generated_envelope_module_matches_the_proto(tmp_path: Path) -> None
     serialized = re.search(r"AddSerializedFile\((b'.*?')\)", fresh, re.S)
     assert serialized is not None
     assert ast.literal_eval(serialized.group(1)) == _spool_envelope_pb2.DESCRIPTOR.serialized_pb
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root, to give a folder away")
+def test_a_spool_folder_of_another_user_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "00000000000000000001-1-abcd-3.req").write_bytes(b"planted")
+    os.chown(theirs, 65534, 65534)
+    spool = Spool(theirs, 10**6, Stats())
+    with caplog.at_level(logging.WARNING, logger="spanhive"):
+        assert spool.usable is False
+        assert spool.claim() is None  # nothing of theirs is replayed with this process's key
+    assert "belongs to user 65534" in caplog.text
+
+
+def test_spool_files_are_private_and_written_through_fresh_names(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "mine", 10**6, Stats())
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    spool.put(b'{"events": []}', "identity", 1)
+    (written,) = list((tmp_path / "mine").glob("*.req"))
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "mine").stat().st_mode) == 0o700
+    written.unlink()
+    written.symlink_to(victim)  # a name an attacker guessed, planted as a link to the victim's file
+    spool.put(b'{"events": []}', "identity", 1)
+    assert victim.read_text() == "untouched"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,12 @@ def test_the_write_ahead_log_stays_bounded_while_others_read(tmp_path: Path) -> 
     assert reads[0] > 100  # the readers really were reading all along
     assert path.stat().st_size > 16_000_000
     assert largest < 2 * WAL_TRUNCATE_BYTES
+
+
+def test_a_new_store_is_for_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "private" / "nested" / "s.db"
+    Store(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    for sidecar in path.parent.glob("s.db-*"):  # SQLite gives its WAL files the database's mode
+        assert stat.S_IMODE(sidecar.stat().st_mode) & 0o077 == 0

@@ -138,6 +138,11 @@ class Spool:
 
     def _make_directory(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        owner = self.directory.stat().st_uid
+        if hasattr(os, "getuid") and owner != os.getuid():
+            # Another user's folder: its requests would be replayed with this process's key, and it could
+            # read this process's.
+            raise PermissionError(errno.EPERM, f"the folder belongs to user {owner}, not to this process's user")
 
     # --- writing ----------------------------------------------------------------------------------------
 

@@ -119,11 +119,13 @@ SELECT s.session_id, s.session_name, s.source, s.project, s.user_properties, s.e
        COALESCE(min(MIN(e.start_time), s.session_start), MIN(e.start_time), s.session_start) AS start_time,
        MAX(e.end_time) AS end_time,
        COUNT(e.event_id) AS event_count, COALESCE(SUM(e.error IS NOT NULL), 0) AS error_count,
-       SUM(json_extract(e.metadata, '$.total_tokens')) AS total_tokens
+       TOTAL(json_extract(e.metadata, '$.total_tokens')) AS total_tokens
 FROM sessions s LEFT JOIN events e ON e.session_id = s.session_id
 """
 
 
+MAX_READERS = 8
+"""Read connections a store keeps open at most (each is two file descriptors)."""
 WAL_TRUNCATE_BYTES = 8 * 1024 * 1024
 """A write-ahead log past this size is checkpointed and emptied (see :meth:`Store._bound_wal`)."""
 
@@ -136,6 +138,14 @@ def _json(value: Any, empty: str = "{}") -> str:
     if value is None:
         return empty
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _create_private(path: Path) -> None:
+    """A new store's folders (0700) and file (0600, which SQLite gives its WAL files too): prompts and answers
+    are for their owner only. An existing file keeps the mode its owner gave it."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600))
 
 
 def _epoch_ms(value: Any) -> Optional[int]:
@@ -156,8 +166,11 @@ class Store:
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.Lock()
-        self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        """Every read connection made (closed with the store)."""
+        self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        """Read connections not in use: a query takes one and gives it back, so a server with a thread per
+        connection holds :data:`MAX_READERS` of them at most, however many threads come and go."""
         self._queue: queue.Queue[Optional[tuple[Callable[[sqlite3.Connection], Any], Future[Any]]]] = queue.Queue()
         self._writer: Optional[threading.Thread] = None
         try:
@@ -168,7 +181,7 @@ class Store:
                     f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
                 )
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(self.path)
                 self._conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA busy_timeout = 10000")
@@ -354,27 +367,37 @@ class Store:
     # --- reads -----------------------------------------------------------------------------------------
 
     def _reader(self) -> sqlite3.Connection:
-        """This thread's read connection (the store's own one for a read-only store opened on this thread)."""
-        conn: Optional[sqlite3.Connection] = getattr(self._local, "conn", None)
-        if conn is None:
-            if self.readonly:
-                uri = f"{self.path.resolve().as_uri()}?mode=ro"
-                conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            else:
-                conn = sqlite3.connect(str(self.path), check_same_thread=False)
-                conn.execute("PRAGMA query_only = ON")
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 10000")
-            self._local.conn = conn
-            with self._lock:
+        """A read connection from the pool: an idle one, a new one while there are fewer than
+        :data:`MAX_READERS`, else the next one given back."""
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            make = len(self._readers) < MAX_READERS
+            if make:
+                conn = self._connect_reader()
                 self._readers.append(conn)
+        return conn if make else self._idle.get()
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        if self.readonly:
+            conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(str(self.path), check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 10000")
         return conn
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        conn = self._reader()
         try:
-            return self._reader().execute(sql, tuple(params)).fetchall()
+            return conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} could not be read ({exc})") from None
+        finally:
+            self._idle.put(conn)
 
     def list_sessions(
         self, limit: int = 50, text: Optional[str] = None, errors_only: bool = False
