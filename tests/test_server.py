@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
+import os
 import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -64,7 +67,8 @@ def test_events_batch_answers_like_the_api(server: IngestServer) -> None:
 def test_gzip_bodies(server: IngestServer) -> None:
     sid = str(uuid.uuid4())
     data = gzip.compress(json.dumps({"events": [event("g1", sid)]}).encode())
-    response = requests.post(server.url + "/events/batch", data=data, headers={"Content-Encoding": "gzip"}, timeout=10)
+    headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    response = requests.post(server.url + "/events/batch", data=data, headers=headers, timeout=10)
     assert response.status_code == 200
     assert server.store.events(sid)[0]["event_id"] == "g1"
 
@@ -119,7 +123,8 @@ def test_session_start_and_model_batch(server: IngestServer) -> None:
 def test_bad_input_gets_a_clear_json_error(  # noqa: PLR0917 - one argument per table column
     server: IngestServer, method: str, path: str, body: bytes, status: int, says: str
 ) -> None:
-    response = requests.request(method, server.url + path, data=body or None, timeout=10)
+    headers = {"Content-Type": "application/json"}
+    response = requests.request(method, server.url + path, data=body or None, headers=headers, timeout=10)
     assert response.status_code == status
     assert response.json()["success"] is False
     assert says in response.json()["error"]
@@ -129,9 +134,11 @@ def test_bad_input_gets_a_clear_json_error(  # noqa: PLR0917 - one argument per 
 
 def test_bodies_over_the_limit_are_refused(server: IngestServer) -> None:
     big = json.dumps({"events": [event("x", "s", inputs={"pad": "y" * 2_000_000})]}).encode()
-    assert requests.post(server.url + "/events/batch", data=big, timeout=10).status_code == 413
+    json_type = {"Content-Type": "application/json"}
+    assert requests.post(server.url + "/events/batch", data=big, headers=json_type, timeout=10).status_code == 413
     bomb = gzip.compress(b'{"events": [], "pad": "' + b"z" * 5_000_000 + b'"}')
-    response = requests.post(server.url + "/events/batch", data=bomb, headers={"Content-Encoding": "gzip"}, timeout=10)
+    gzipped = {**json_type, "Content-Encoding": "gzip"}
+    response = requests.post(server.url + "/events/batch", data=bomb, headers=gzipped, timeout=10)
     assert response.status_code == 413  # the limit holds after decompression too
 
 
@@ -143,8 +150,63 @@ def test_api_key(tmp_path: Path) -> None:
         assert post(keyed, "/events/batch", body, headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert post(keyed, "/events/batch", body, headers={"Authorization": "Bearer s3cret"}).status_code == 200
         assert requests.get(keyed.url + "/healthz", timeout=10).status_code == 200  # health is public
-        assert requests.get(keyed.url + "/", timeout=10).status_code == 401
-        assert requests.get(keyed.url + "/?key=s3cret", timeout=10).status_code == 200
+        assert requests.get(keyed.url + "/v1/sessions/s", timeout=10).status_code == 401
+        page = requests.get(keyed.url + "/", timeout=10, allow_redirects=False)
+        assert (page.status_code, page.headers["Location"]) == (303, "/login")  # the viewer signs in first
+        in_url = requests.get(keyed.url + "/?key=s3cret", timeout=10, allow_redirects=False)
+        assert in_url.status_code == 303  # a key in the URL is never read: logs, history and Referer keep URLs
+        with requests.Session() as browser:
+            form = {"Content-Type": "application/x-www-form-urlencoded"}
+            wrong = browser.post(keyed.url + "/login", data="key=nope", headers=form, timeout=10)
+            assert wrong.status_code == 401
+            signed = browser.post(keyed.url + "/login", data="key=s3cret", headers=form, timeout=10)
+            assert signed.status_code == 200  # redirected to the list
+            assert "s3cret" not in str(browser.cookies.get_dict())  # the cookie is derived from the key
+            assert browser.get(keyed.url + "/sessions/s", timeout=10).status_code == 200
+    store.close()
+
+
+def test_an_empty_key_is_refused(tmp_path: Path) -> None:
+    store = Store(tmp_path / "empty.db")
+    with pytest.raises(ValueError, match="empty API key"):
+        IngestServer(store, port=0, api_key=" ")
+    store.close()
+    env = {**os.environ, "SPANHIVE_SERVE_API_KEY": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "spanhive", "serve", "--port", "0", "--db", str(tmp_path / "x.db")],
+        env=env, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "SPANHIVE_SERVE_API_KEY is set but empty" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Content-Type": "text/plain"}, 415),  # what a cross-site form or no-cors fetch can send
+        ({"Content-Type": "application/x-www-form-urlencoded"}, 415),
+        ({}, 415),
+        ({"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Content-Type": "application/json", "Sec-Fetch-Site": "same-site"}, 403),  # another port of localhost
+        ({"Content-Type": "application/json", "Origin": "http://evil.test"}, 403),
+        ({"Content-Type": "application/json", "Host": "evil.test:8787"}, 403),  # DNS rebinding
+        ({"Content-Type": "application/json; charset=utf-8", "Sec-Fetch-Site": "same-origin"}, 200),
+    ],
+    ids=["text-plain", "form", "no-type", "cross-site", "same-site", "origin", "rebinding", "same-origin"],
+)
+def test_writes_web_pages_can_make_are_refused(server: IngestServer, headers: dict[str, str], status: int) -> None:
+    body = json.dumps({"events": [event("w1", "s-web")]})
+    answer = requests.post(server.url + "/events/batch", data=body, headers=headers, timeout=10)
+    assert answer.status_code == status
+    assert (server.store.get_session("s-web") is not None) is (status == 200)
+
+
+def test_a_rebinding_page_reads_nothing_and_allowed_hosts_are_served(tmp_path: Path) -> None:
+    store = Store(tmp_path / "hosts.db")
+    with IngestServer(store, port=0, allow_hosts=["spanhive.internal"]) as served:
+        for host, status in (("evil.test", 403), ("spanhive.internal:8787", 200), ("localhost:1", 200), ("[::1]", 200)):
+            answer = requests.get(served.url + "/", headers={"Host": host}, timeout=10)
+            assert answer.status_code == status, host
     store.close()
 
 
@@ -192,7 +254,7 @@ def test_binding_beyond_loopback_without_a_key_warns(tmp_path: Path) -> None:
     finally:
         process.terminate()
         _, err = process.communicate(timeout=10)
-    assert "without --api-key" in err
+    assert "without a key (SPANHIVE_SERVE_API_KEY)" in err
 
 
 bodies = st.one_of(
@@ -211,6 +273,96 @@ bodies = st.one_of(
 @given(body=bodies, path=st.sampled_from(["/events/batch", "/events", "/session/start", "/events/model/batch"]))
 def test_fuzzed_bodies_never_break_the_server(server: IngestServer, body: bytes, path: str) -> None:
     """Thousands of random and malformed bodies: each gets a JSON 2xx/4xx answer, from a server still up."""
-    response = requests.post(server.url + path, data=body, timeout=10)
+    response = requests.post(server.url + path, data=body, headers={"Content-Type": "application/json"}, timeout=10)
     assert response.status_code in (200, 400, 413), response.text
     assert isinstance(response.json()["success"], bool)
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b'{"events": [{"event_type": "tool", "inputs": {"x": NaN}}]}', "NaN is not a JSON number"),
+        (b'{"events": [{"event_type": "tool", "inputs": {"x": Infinity}}]}', "Infinity is not a JSON number"),
+        (b'{"events": [{"event_type": "tool", "inputs": {}, "metrics": {"x": 1e400}}]}', "out of range"),
+        (b'{"events": [{"event_type": "tool", "inputs": {}, "start_time": 1e300}]}', "events[0].start_time"),
+        (b'{"events": [{"event_type": "tool", "inputs": {}, "end_time": 1180591620717411303424}]}', "end_time"),
+        (b'{"events": [{"event_type": "tool", "inputs": {}, "metadata": {"total_tokens": 9223372036854775807}}]}',
+         "largest integer"),
+        (b'{"events": [{"event_type": "tool", "inputs": {"q": "\\ud800"}}]}', "lone surrogate"),
+        (b'{"events": [{"event_type": "tool", "inputs": {"\\udfff": 1}}]}', "lone surrogate"),
+        (b'\xff\xfe{}', "invalid JSON"),
+    ],
+    ids=["nan", "infinity", "1e400", "time-1e300", "time-2^70", "int-2^63", "surrogate", "surrogate-key", "not-utf8"],
+)  # fmt: skip
+def test_values_that_would_poison_the_store_are_refused(server: IngestServer, data: bytes, says: str) -> None:
+    answer = requests.post(
+        server.url + "/events/batch", data=data, headers={"Content-Type": "application/json"}, timeout=10
+    )
+    assert answer.status_code == 400
+    assert says in answer.json()["message"]
+    assert requests.get(server.url + "/", timeout=10).status_code == 200  # the list still renders
+    assert server.store.list_sessions() == []
+
+
+def test_odd_headers_and_queries_get_a_400_not_a_500(server: IngestServer) -> None:
+    host, port = server.server_address[:2]
+    with socket.create_connection((str(host), port)) as raw:
+        raw.sendall(b"POST /events/batch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: \xc2\xb2\r\n\r\n{}")  # fmt: skip
+        assert raw.recv(64).startswith(b"HTTP/1.1 411")
+    assert requests.get(server.url + "/", params={"q": "x" * 60_000}, timeout=10).status_code == 400
+
+
+def test_a_session_whose_events_chain_1200_deep_renders(server: IngestServer) -> None:
+    sid = "deep-session"
+    events = [event("d0", sid)] + [{**event(f"d{n}", sid), "parent_id": f"d{n - 1}"} for n in range(1, 1200)]
+    assert post(server, "/events/batch", {"events": events}).status_code == 200
+    assert requests.get(server.url + f"/sessions/{sid}", timeout=30).status_code == 200
+    answer = requests.get(server.url + f"/v1/sessions/{sid}", timeout=30)
+    assert answer.status_code == 200
+    depth, node = 0, answer.json()["tree"][0]
+    while node["children"]:
+        depth, node = depth + 1, node["children"][0]
+    assert depth == 199  # nested to the viewer's limit, the rest of the chain hung there in order
+
+
+def test_reader_connections_do_not_pile_up(server: IngestServer) -> None:
+    """Every request on a connection of its own (a thread of its own): the store's readers stay few."""
+    for _ in range(20):
+        requests.get(server.url + "/v1/events", params={"session_id": "none"}, timeout=10)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(2000):
+        requests.get(server.url + "/v1/events", params={"session_id": "none"}, timeout=10)
+    assert len(os.listdir("/proc/self/fd")) - before < 8
+
+
+def test_slow_trickling_clients_are_cut_at_the_deadline_and_never_stop_new_ones(tmp_path: Path) -> None:
+    store = Store(tmp_path / "slow.db")
+    with IngestServer(store, port=0) as served:
+        served.request_deadline_s = 3.0
+        host, port = served.server_address[:2]
+        trickling = []
+        for _ in range(600):
+            conn = socket.create_connection((str(host), port))
+            conn.sendall(b"POST /events/batch HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            trickling.append(conn)
+        started = time.monotonic()
+        assert requests.get(served.url + "/healthz", timeout=10).json()["ok"] is True  # a new client is served
+        assert time.monotonic() - started < 5
+        for _ in range(4):  # a byte a second: never idle long enough for the per-read timeout
+            time.sleep(1)
+            for conn in trickling:
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"X")
+        closed = 0
+        for conn in trickling:
+            conn.settimeout(5)
+            try:
+                closed += conn.recv(1) == b""
+            except ConnectionResetError:
+                closed += 1
+            except TimeoutError:
+                pass  # still open: not cut
+            conn.close()
+        assert closed == 600
+    store.close()

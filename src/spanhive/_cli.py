@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -15,6 +16,7 @@ from typing import Any, Optional
 import requests
 
 from spanhive import _build, _config, _gzip, _json
+from spanhive import environment_variables as ev
 from spanhive._config import Settings
 from spanhive._pipeline.deliver import LOST, MISROUTED_STATUSES, Delivery, Result
 from spanhive._pipeline.drain import replay
@@ -105,7 +107,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default: {DEFAULT_HOST})")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 picks one)")
     serve.add_argument("--db", type=Path, help="SQLite database to store into (default: the embedded store)")
-    serve.add_argument("--api-key", help="require this bearer key on every request (default: none)")
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a Host name to serve without a key besides loopback's (repeatable; DNS-rebinding guard)",
+    )
     serve.add_argument(
         "--max-body-bytes",
         type=int,
@@ -126,7 +134,6 @@ def _parser() -> argparse.ArgumentParser:
     relay.add_argument(
         "--port", type=int, default=DEFAULT_RELAY_PORT, help=f"port (default: {DEFAULT_RELAY_PORT}; 0 picks one)"
     )
-    relay.add_argument("--api-key", help="require this bearer key from senders (default: none)")
     relay.add_argument(
         "--reuse-port",
         action="store_true",
@@ -345,10 +352,15 @@ def _check(settings: Settings) -> str:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    _warn_if_open(args.host, args.api_key, "read and write your sessions on")
+    key = _serve_key()
+    if key == "":
+        return EXIT_USAGE
+    _warn_if_open(args.host, key, "read and write your sessions on")
     store = Store(args.db or _default_db())
     try:
-        server = IngestServer(store, args.host, args.port, api_key=args.api_key, max_body_bytes=args.max_body_bytes)
+        server = IngestServer(
+            store, args.host, args.port, key, args.max_body_bytes, allow_hosts=[*args.allow_host, args.host]
+        )
     except OSError as exc:
         print(f"spanhive: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -366,7 +378,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_relay(args: argparse.Namespace) -> int:
     from spanhive._exporter import SessionExporter  # noqa: PLC0415 - only this command builds an exporter
 
-    _warn_if_open(args.host, args.api_key, "send traces through")
+    key = _serve_key()
+    if key == "":
+        return EXIT_USAGE
+    _warn_if_open(args.host, key, "send traces through")
     try:
         exporter = SessionExporter(flush_on_sigterm=False)
     except ConfigError as exc:
@@ -385,9 +400,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         print(f"spanhive relay: {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        server = RelayServer(
-            exporter, args.host, args.port, args.api_key, args.max_body_bytes, reuse_port=args.reuse_port
-        )
+        server = RelayServer(exporter, args.host, args.port, key, args.max_body_bytes, reuse_port=args.reuse_port)
     except OSError as exc:
         exporter.shutdown()
         print(f"spanhive: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
@@ -411,10 +424,20 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _serve_key() -> Optional[str]:
+    """``SPANHIVE_SERVE_API_KEY``; ``""`` (after saying why) when it is set but empty, which would let anyone in."""
+    key = os.environ.get(ev.SPANHIVE_SERVE_API_KEY)
+    if key is not None and not key.strip():
+        print(f"spanhive: {ev.SPANHIVE_SERVE_API_KEY} is set but empty: give a key, or unset it", file=sys.stderr)
+        return ""
+    return key
+
+
 def _warn_if_open(host: str, api_key: Optional[str], what: str) -> None:
     if api_key is None and not is_loopback(host):
         print(
-            f"spanhive: WARNING: listening on {host} without --api-key: anyone who can reach this address can "
+            f"spanhive: WARNING: listening on {host} without a key ({ev.SPANHIVE_SERVE_API_KEY}): anyone who "
+            "can reach this address can "
             f"{what} this server",
             file=sys.stderr,
         )

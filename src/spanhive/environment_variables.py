@@ -40,6 +40,11 @@ SPANHIVE_TRACE_HOLD_SECONDS = "SPANHIVE_TRACE_HOLD_SECONDS"
 """How long the spans of a trace wait for the trace's local root to end, so that the whole trace joins one
 session (``docs/sessions.md``); ``0`` sends each batch as it comes. Default: 10."""
 
+SPANHIVE_SERVE_API_KEY = "SPANHIVE_SERVE_API_KEY"
+"""The key ``spanhive serve`` and ``spanhive relay`` ask of their clients (``Authorization: Bearer``, or the
+viewer's sign-in). Unset: no key (loopback only, by default). Never taken from the command line, where
+other users of the machine can read it."""
+
 SPANHIVE_COMPRESSION = "SPANHIVE_COMPRESSION"
 """Request body compression: ``gzip`` (default) or ``none``."""
 

@@ -7,15 +7,17 @@ stop the server.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
 import re
 import socket
 import threading
+import time
 import uuid
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -42,6 +44,9 @@ DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # bytes, compressed or not, after dec
 DEFAULT_MAX_INFLIGHT = 16
 """OTLP requests taken in at once; more are answered ``503`` with ``Retry-After``."""
 SATURATED_RETRY_AFTER_S = 1
+REQUEST_DEADLINE_S = 30.0  # seconds a request may take to arrive in all, however steadily it trickles in
+MAX_CONNECTIONS = 1024  # open at once; more are answered 503 and closed
+MAX_CONTAINERS = 500_000  # JSON objects and arrays a body may hold (memory grows with them, not with bytes)
 REQUEST_TIMEOUT_S = 10.0  # seconds a connection may sit idle mid-request (slow clients are cut off)
 _JSON = "application/json"
 
@@ -82,15 +87,82 @@ class Receiver(ThreadingHTTPServer):
         *,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
     ) -> None:
+        if api_key is not None and not api_key.strip():
+            raise ValueError("an empty API key would let anyone in: give a key, or none")
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
         self.inflight = threading.BoundedSemaphore(max_inflight)
         self._worker: Optional[threading.Thread] = None
+        self.request_deadline_s = REQUEST_DEADLINE_S
+        self.max_connections = MAX_CONNECTIONS
+        self._open = 0
+        self._reading: dict[socket.socket, float] = {}
+        """Connections reading a request, and when it must have arrived by (the reaper closes them after)."""
+        self._connections_lock = threading.Lock()
+        self._reaper: Optional[threading.Thread] = None
+        self._stopping = threading.Event()
         super().__init__((host, port), _Handler)
+
+    def server_close(self) -> None:
+        self._stopping.set()
+        super().server_close()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per connection, up to :attr:`max_connections`; past that, ``503`` and closed at once."""
+        with self._connections_lock:
+            full = self._open >= self.max_connections
+            if not full:
+                self._open += 1
+        if full:
+            with contextlib.suppress(OSError):
+                request.sendall(_FULL)
+            self.shutdown_request(request)
+            return
+        self._ensure_reaper()
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._open -= 1
+                self._reading.pop(request, None)
+
+    def reading(self, connection: socket.socket, started: bool) -> None:
+        """A request began arriving on ``connection`` (``started``), or was read whole."""
+        with self._connections_lock:
+            if started:
+                self._reading[connection] = time.monotonic() + self.request_deadline_s
+            else:
+                self._reading.pop(connection, None)
+
+    def _ensure_reaper(self) -> None:
+        if self._reaper is None:
+            with self._connections_lock:
+                if self._reaper is None:
+                    self._reaper = threading.Thread(target=self._reap, name="spanhive-serve-reaper", daemon=True)
+                    self._reaper.start()
+
+    def _reap(self) -> None:
+        """Close connections whose request is past its deadline: a client sending a byte every few seconds
+        never trips the per-read timeout, and would hold a thread for ever (slowloris)."""
+        while not self._stopping.wait(min(1.0, self.request_deadline_s / 4)):
+            now = time.monotonic()
+            with self._connections_lock:
+                late = [conn for conn, deadline in self._reading.items() if deadline < now]
+                for conn in late:
+                    del self._reading[conn]
+            for conn in late:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
 
     def ingest_spans(self, spans: list[ReadableSpan], size: int) -> Accepted:
         """Take decoded spans (from a request of ``size`` bytes); raise :class:`HttpError` to refuse them all."""
         raise NotImplementedError
+
+    def guard(self, handler: _Handler, method: str, path: str) -> None:
+        """Refuse a request before its route runs (raise :class:`HttpError`); nothing by default."""
 
     @property
     def url(self) -> str:
@@ -119,8 +191,11 @@ class IngestServer(Receiver):
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         *,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        allow_hosts: Sequence[str] = (),
     ) -> None:
         self.store = store
+        self.allow_hosts = frozenset(h.lower().strip("[]") for h in allow_hosts) | _LOOPBACK_NAMES
+        """``Host`` names served without a key: loopback, and what ``--allow-host`` adds (DNS rebinding)."""
         self.routes = _ROUTES
         self.batch_schema = _batch_schema()
         self._hold = Hold()
@@ -129,6 +204,33 @@ class IngestServer(Receiver):
         self._closing = threading.Event()
         self._timer = HoldTimer(self._hold, self._hold_lock, self._store, self._closing, "spanhive-serve-hold")
         super().__init__(host, port, api_key, max_body_bytes, max_inflight=max_inflight)
+
+    def guard(self, handler: _Handler, method: str, path: str) -> None:
+        """What keeps web pages out: without a key, only this machine's names in ``Host`` (a DNS-rebinding
+        page sends its own); a write must come from no page or this server's own (``Sec-Fetch-Site``,
+        ``Origin``) and say it is JSON or OTLP (a cross-site form or ``no-cors`` fetch can send neither)."""
+        headers = handler.headers
+        host = headers.get("Host") or ""
+        if not self.api_key and _host_name(host) not in self.allow_hosts and not _host_name(host).startswith("127."):
+            raise HttpError(403, f"Host {host!r} is not a name of this server (start it with --allow-host to add one)")
+        if method == "GET":
+            return
+        site = (headers.get("Sec-Fetch-Site") or "").lower()
+        origin = headers.get("Origin")
+        if site:  # what every current browser says: trusted over Origin, which a no-referrer page sends as null
+            foreign = site not in ("same-origin", "none")
+        else:
+            foreign = origin is not None and urlsplit(origin).netloc.lower() != host.lower()
+        if foreign:
+            raise HttpError(403, "a request from another site's page is refused")
+        if _OTLP[1].fullmatch(path):
+            return  # the OTLP receiver answers a wrong type itself, in OTLP's own error body
+        content_type = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        allowed = _FORM if path == "/login" else _WRITE_TYPES
+        if content_type not in allowed:
+            raise HttpError(
+                415, f"Content-Type {content_type or 'none'!r} is not accepted here ({', '.join(sorted(allowed))})"
+            )
 
     def ingest_spans(self, spans: list[ReadableSpan], size: int) -> Accepted:
         """Decoded spans through the exporter's own stages into the store: a trace's spans wait for its
@@ -187,6 +289,21 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = REQUEST_TIMEOUT_S
     server_version = f"spanhive/{__version__}"
 
+    def handle_one_request(self) -> None:
+        """One request, from its first byte to its answer within the server's deadline for arriving."""
+        try:
+            first = cast(Any, self.rfile).peek(1)  # idle between requests: the read timeout applies, not the deadline
+        except (TimeoutError, OSError):
+            first = b""
+        if not first:
+            self.close_connection = True
+            return
+        self.server.reading(self.connection, started=True)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.reading(self.connection, started=False)
+
     # --- dispatch -------------------------------------------------------------------------------------
 
     def _dispatch(self, method: str) -> None:
@@ -204,8 +321,9 @@ class _Handler(BaseHTTPRequestHandler):
                     raise HttpError(405, f"{method} is not allowed on {path}", {"Allow": ", ".join(allowed)})
                 if route_method != method:
                     continue
+                self.server.guard(self, method, path)
                 if not public:
-                    self._authorize()
+                    self._authorize(page=method == "GET" and route_method == "GET" and _is_page(path))
                 handler(self, *match.groups())
                 return
             raise HttpError(404, f"no route for {path}")
@@ -219,7 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
-            _logger.exception("spanhive serve: error handling %s %s", method, self.path)
+            _logger.exception("spanhive serve: error handling %s %s", method, urlsplit(self.path).path)
             self._send_json(500, _error_body(500, "internal error; see the server log"))
 
     def do_GET(self) -> None:
@@ -242,22 +360,49 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- request helpers ------------------------------------------------------------------------------
 
-    def _authorize(self) -> None:
+    def _authorize(self, page: bool = False) -> None:
+        """The key from ``Authorization: Bearer``, or the viewer's sign-in cookie; never from the URL, which
+        ends up in logs, history and ``Referer``. A page without it goes to the sign-in form."""
         key = self.server.api_key
         if not key:
             return
         given = self.headers.get("Authorization", "")
-        token = given[7:] if given.startswith("Bearer ") else parse_qs(urlsplit(self.path).query).get("key", [""])[0]
-        if not hmac.compare_digest(token.encode(), key.encode()):
-            raise HttpError(401, "missing or wrong API key (Authorization: Bearer <key>)")
+        if given.startswith("Bearer ") and hmac.compare_digest(given[7:].encode(), key.encode()):
+            return
+        cookie = _cookie(self.headers.get("Cookie") or "", _COOKIE)
+        if cookie and hmac.compare_digest(cookie.encode(), _session_token(key).encode()):
+            return
+        if page:
+            raise HttpError(303, "sign in first", {"Location": "/login"})
+        raise HttpError(401, "missing or wrong API key (Authorization: Bearer <key>)")
+
+    def _get_login(self) -> None:
+        self._send(200, _viewer.login_page(failed=False).encode(), "text/html; charset=utf-8", _viewer.PAGE_HEADERS)
+
+    def _post_login(self) -> None:
+        """The viewer's sign-in: the key from the form; a cookie the browser sends back to this server only."""
+        key = self.server.api_key
+        given = parse_qs(self._raw_body().decode("utf-8", "replace")).get("key", [""])[0]
+        if not key or not hmac.compare_digest(given.encode(), key.encode()):
+            page = _viewer.login_page(failed=True).encode()
+            self._send(401, page, "text/html; charset=utf-8", _viewer.PAGE_HEADERS)
+            return
+        cookie = f"{_COOKIE}={_session_token(key)}; HttpOnly; SameSite=Strict; Path=/"
+        self._send(303, b"", "text/plain", {"Location": "/", "Set-Cookie": cookie})
 
     def _body(self) -> Any:
         """The request body as JSON: size-limited before and after gzip, clear errors for bad input."""
         raw = self._raw_body()
+        if raw.count(b"{") + raw.count(b"[") > MAX_CONTAINERS:
+            raise HttpError(413, f"more than {MAX_CONTAINERS} JSON objects and arrays in one body")
         try:
-            return json.loads(raw)
+            value = _strict_json(raw.decode("utf-8"))
         except (ValueError, RecursionError) as exc:
             raise HttpError(400, f"invalid JSON: {exc}") from None
+        problem = _unstorable(value)
+        if problem is not None:
+            raise HttpError(400, problem)
+        return value
 
     def _raw_body(self) -> bytes:
         """The request body's bytes: size-limited before and after gzip, clear errors for bad input."""
@@ -265,7 +410,7 @@ class _Handler(BaseHTTPRequestHandler):
         length_header = self.headers.get("Content-Length")
         if (self.headers.get("Transfer-Encoding") or "").strip().lower() == "chunked":
             raw = self._chunked_body(limit)  # what OpenTelemetry's JavaScript exporters send
-        elif length_header is None or not length_header.isdigit():
+        elif length_header is None or not (length_header.isascii() and length_header.isdigit()):
             self.close_connection = True
             raise HttpError(411, "a Content-Length header is required")
         else:
@@ -498,17 +643,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _get_index(self) -> None:
         query = parse_qs(urlsplit(self.path).query)
         text = query.get("q", [""])[0]
+        if len(text) > MAX_QUERY_CHARS:
+            raise HttpError(400, f"q: at most {MAX_QUERY_CHARS} characters")
         errors_only = query.get("errors", [""])[0] in ("1", "on", "true")
         sessions = self.server.store.list_sessions(limit=200, text=text or None, errors_only=errors_only)
-        page = _viewer.session_list(sessions, text, errors_only, query.get("key", [""])[0])
+        page = _viewer.session_list(sessions, text, errors_only)
         self._send(200, page.encode(), "text/html; charset=utf-8", _viewer.PAGE_HEADERS)
 
     def _get_session_page(self, session_id: str) -> None:
         session = self.server.store.get_session(session_id)
         if session is None:
             raise HttpError(404, f"no session {session_id!r}")
-        key = parse_qs(urlsplit(self.path).query).get("key", [""])[0]
-        page = _viewer.session_page(session, key)
+        page = _viewer.session_page(session)
         self._send(200, page.encode(), "text/html; charset=utf-8", _viewer.PAGE_HEADERS)
 
     def _get_static(self, name: str) -> None:
@@ -540,9 +686,101 @@ _ROUTES: list[Route] = [
     ("GET", re.compile(r"/v1/events"), _Handler._get_events, False),
     _HEALTH,
     ("GET", re.compile(r"/"), _Handler._get_index, False),
+    ("GET", re.compile(r"/login"), _Handler._get_login, True),
+    ("POST", re.compile(r"/login"), _Handler._post_login, True),
     ("GET", re.compile(r"/sessions/([^/]+)"), _Handler._get_session_page, False),
     ("GET", re.compile(r"/static/([\w.-]+)"), _Handler._get_static, True),
 ]
+
+
+MAX_QUERY_CHARS = 1000
+MAX_INTEGER = 2**53
+"""The largest integer taken: JSON's exact range (and, summed by the thousand, still in SQLite's)."""
+MAX_TIME_MS = 2**53
+"""The latest time taken, in epoch milliseconds (the year 285,000): times past it cannot be shown."""
+_TIMES = frozenset({"start_time", "end_time"})
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number - number != 0:
+        raise ValueError(f"{text} is out of range for a number")
+    return number
+
+
+_strict_json = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float).decode
+"""JSON as the standard defines it: no ``NaN``, ``Infinity`` or numbers that overflow a float."""
+
+
+def _unstorable(value: Any) -> Optional[str]:
+    """Why ``value`` cannot be stored and shown (an integer past :data:`MAX_INTEGER`, a time out of range,
+    text with a lone surrogate), naming where; ``None`` when it can. A walk without recursion."""
+    stack: list[tuple[str, Any]] = [("body", value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and not key.isascii() and _has_surrogate(key):
+                    return f"{where}: a key holds a lone surrogate (invalid Unicode)"
+                if key in _TIMES and child is not None and not _is_time(child):
+                    return f"{where}.{key}: expected a time in epoch milliseconds, 0 to {MAX_TIME_MS}"
+                stack.append((f"{where}.{key}", child))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{n}]", child) for n, child in enumerate(item))
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > MAX_INTEGER:
+            return f"{where}: {item} is past the largest integer taken ({MAX_INTEGER})"
+        elif isinstance(item, str) and not item.isascii() and _has_surrogate(item):
+            return f"{where}: a lone surrogate (invalid Unicode)"
+    return None
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= MAX_TIME_MS
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+_FULL = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+_WRITE_TYPES = frozenset({_JSON, _otlp.PROTOBUF})
+_FORM = frozenset({"application/x-www-form-urlencoded"})
+_COOKIE = "spanhive_session"
+
+
+def _host_name(host: str) -> str:
+    """The name in a ``Host`` header, without its port (``[::1]:8787`` → ``::1``)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def _is_page(path: str) -> bool:
+    return path == "/" or path.startswith("/sessions/")
+
+
+def _session_token(key: str) -> str:
+    """What the sign-in cookie holds: derived from the key (so the cookie never carries it), and the same in
+    every process that has the key."""
+    return hmac.new(key.encode(), b"spanhive viewer session", "sha256").hexdigest()
+
+
+def _cookie(header: str, name: str) -> str:
+    for part in header.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key == name:
+            return value
+    return ""
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:
@@ -580,9 +818,12 @@ def _embedded(body: Any, field: str) -> dict[str, Any]:
     value = body[field]
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            value = _strict_json(value)
         except (ValueError, RecursionError) as exc:
             raise HttpError(400, f"{field}: not valid JSON: {exc}") from None
+        problem = _unstorable(value)
+        if problem is not None:
+            raise HttpError(400, problem.replace("body", field, 1))
     if not isinstance(value, dict):
         raise HttpError(400, f"{field}: expected an object (or a JSON string of one)")
     return value

@@ -12,32 +12,46 @@ from html import escape
 from importlib import resources
 from string import Template
 from typing import Any, Optional
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'",
-    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "same-origin",  # no URL to other sites; and its own forms keep their Origin
 }
 STATIC = {"style.css": "text/css; charset=utf-8"}
 _FIELDS = ("inputs", "outputs", "config", "metadata", "metrics", "feedback", "user_properties")
 
 
-def _base(title: str, body: str, key: str) -> str:
+def _base(title: str, body: str) -> str:
     template = Template(
         resources.files("spanhive.server").joinpath("templates").joinpath("base.html").read_text("utf-8")
     )
-    return template.substitute(title=escape(title), body=body, keyquery=_keyquery(key))
+    return template.substitute(title=escape(title), body=body)
 
 
-def _keyquery(key: str, **more: str) -> str:
-    params = {k: v for k, v in {**more, "key": key}.items() if v}
-    return "?" + urlencode(params) if params else ""
+def login_page(failed: bool) -> str:
+    """The keyed viewer's one sign-in: the key goes in a form (never a URL), and comes back as a cookie."""
+    note = '<p class="err">That is not this server\'s key.</p>' if failed else ""
+    body = f"""
+<h1>Sign in</h1>
+<p class="muted">This server asks for its API key (SPANHIVE_SERVE_API_KEY).</p>
+{note}
+<form class="filters" method="post" action="/login">
+  <input type="password" name="key" autocomplete="current-password" placeholder="API key" required autofocus>
+  <button type="submit">Sign in</button>
+</form>"""
+    return _base("Sign in", body)
 
 
 def _when(ms: Any) -> str:
     if not isinstance(ms, (int, float)):
         return "-"
-    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):  # a time no calendar holds, stored before it was refused
+        return "?"
 
 
 def _duration(ms: Any) -> str:
@@ -55,7 +69,7 @@ def _user(properties: Any) -> str:
     return str(value)
 
 
-def session_list(sessions: list[dict[str, Any]], text: str, errors_only: bool, key: str) -> str:
+def session_list(sessions: list[dict[str, Any]], text: str, errors_only: bool) -> str:
     rows = []
     for s in sessions:
         span = (
@@ -64,7 +78,7 @@ def session_list(sessions: list[dict[str, Any]], text: str, errors_only: bool, k
             else None
         )
         tokens = s.get("total_tokens")
-        href = f"/sessions/{quote(s['session_id'])}{_keyquery(key)}"
+        href = f"/sessions/{quote(s['session_id'])}"
         rows.append(
             "<tr>"
             f'<td><a href="{escape(href)}">{escape(s.get("session_name") or s["session_id"])}</a></td>'
@@ -82,7 +96,6 @@ def session_list(sessions: list[dict[str, Any]], text: str, errors_only: bool, k
 <form class="filters" method="get" action="/">
   <input type="search" name="q" value="{escape(text)}" placeholder="Filter by name, id or user">
   <label><input type="checkbox" name="errors" value="1"{" checked" if errors_only else ""}> with errors only</label>
-  {f'<input type="hidden" name="key" value="{escape(key)}">' if key else ""}
   <button type="submit">Filter</button>
 </form>
 <table id="sessions">
@@ -92,35 +105,45 @@ def session_list(sessions: list[dict[str, Any]], text: str, errors_only: bool, k
 {"".join(rows) or '<tr><td colspan="8" class="muted">No sessions yet.</td></tr>'}
 </tbody>
 </table>"""
-    return _base("Sessions", body, key)
+    return _base("Sessions", body)
+
+
+MAX_DEPTH = 200
+"""Levels of nesting a tree shows; a deeper chain of events hangs at this depth, in order (a JSON answer or a
+page nested thousands deep would exhaust the parsers that read it)."""
 
 
 def tree(events: list[dict[str, Any]], session_id: str) -> list[dict[str, Any]]:
-    """Events nested under their parents (by ``parent_id``), siblings in start order; cycles are cut."""
+    """Events nested under their parents (by ``parent_id``), siblings in start order; cycles are cut, and
+    nothing is nested deeper than :data:`MAX_DEPTH`. Built without recursion: a chain may be any length."""
     ids = {e["event_id"] for e in events}
     children: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         parent = event.get("parent_id") if event.get("parent_id") in ids else session_id
         children.setdefault(str(parent), []).append(event)
     seen: set[str] = set()
-
-    def build(parent: str) -> list[dict[str, Any]]:
-        nodes = []
+    top: list[dict[str, Any]] = []
+    stack: list[tuple[str, list[dict[str, Any]], int]] = [(session_id, top, 0)]
+    while stack:
+        parent, into, depth = stack.pop()
         for event in children.get(parent, []):
             if event["event_id"] in seen:
                 continue
             seen.add(event["event_id"])
-            nodes.append({"event": event, "children": build(event["event_id"])})
-        return nodes
+            node: dict[str, Any] = {"event": event, "children": []}
+            into.append(node)
+            below = node["children"] if depth + 1 < MAX_DEPTH else into
+            stack.append((event["event_id"], below, min(depth + 1, MAX_DEPTH - 1)))
+    return top
 
-    return build(session_id)
 
-
-def _flat(nodes: list[dict[str, Any]], depth: int = 0) -> list[tuple[int, dict[str, Any]]]:
-    out = []
-    for node in nodes:
+def _flat(nodes: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    out: list[tuple[int, dict[str, Any]]] = []
+    stack = [(0, node) for node in reversed(nodes)]
+    while stack:
+        depth, node = stack.pop()
         out.append((depth, node["event"]))
-        out.extend(_flat(node["children"], depth + 1))
+        stack.extend((depth + 1, child) for child in reversed(node["children"]))
     return out
 
 
@@ -162,7 +185,7 @@ def _field(name: str, value: Any) -> str:
     return f'<section class="field {escape(name)}"><h3>{escape(name)}</h3>{"".join(parts)}</section>'
 
 
-def session_page(session: dict[str, Any], key: str) -> str:
+def session_page(session: dict[str, Any]) -> str:
     events = session["events"]
     nodes = _flat(tree(events, session["session_id"]))
     starts = [e["start_time"] for e in events if isinstance(e.get("start_time"), (int, float))]
@@ -209,7 +232,7 @@ def session_page(session: dict[str, Any], key: str) -> str:
     facts_html = "".join(f"<span class=muted>{escape(k)}</span><span>{escape(v)}</span>" for k, v in facts)
     session_fields = "".join(_field(name, session.get(name)) for name in _FIELDS)
     body = f"""
-<p><a href="/{_keyquery(key)}">← all sessions</a></p>
+<p><a href="/">← all sessions</a></p>
 <h1>{escape(session.get("session_name") or session["session_id"])}</h1>
 <div class="facts">{facts_html}</div>
 <h2>Timeline</h2>
@@ -217,4 +240,4 @@ def session_page(session: dict[str, Any], key: str) -> str:
 <h2>Events</h2>
 <div id="events">{"".join(details)}</div>
 {f'<h2>Session</h2><div class="fields">{session_fields}</div>' if session_fields else ""}"""
-    return _base(str(session.get("session_name") or session["session_id"]), body, key)
+    return _base(str(session.get("session_name") or session["session_id"]), body)
