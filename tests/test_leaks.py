@@ -122,3 +122,34 @@ def test_no_secret_of_any_shape_reaches_the_wire(recorded: Recorded, capture: Ca
 )
 def test_text_with_no_secret_is_left_as_it_is(text: str) -> None:
     assert scrub(text) is text
+
+
+def test_content_can_be_withheld_keeping_structure_tokens_and_timings(
+    recorded: Recorded, capture: CaptureServer
+) -> None:
+    provider, memory = recorded
+    with provider.get_tracer("t").start_as_current_span(
+        "ChatCompletion",
+        attributes={
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-4o",
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "my diagnosis is private",
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": "so is my answer",
+            "llm.token_count.prompt": 7,
+            "llm.token_count.completion": 5,
+        },
+    ):
+        pass
+    exporter = spanhive.SessionExporter(endpoint=capture.url, api_key="k", capture_content=False)
+    exporter.export(memory.get_finished_spans())
+    wire = capture.requests[0].body_json.decode()
+    assert "private" not in wire
+    assert "so is my answer" not in wire
+    (event,) = [e for e in capture.events() if e["event_type"] == "model"]
+    assert event["inputs"]["chat_history"] == [{"role": "user", "content": "[withheld]"}]
+    assert event["outputs"]["role"] == "assistant"
+    assert event["metadata"]["prompt_tokens"] == 7
+    assert event["config"]["model"] == "gpt-4o"
+    assert event["duration"] >= 0

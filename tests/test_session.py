@@ -16,8 +16,11 @@ from typing import Any
 
 import pytest
 import requests
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import spanhive
 from spanhive._internals import span_processors
@@ -295,3 +298,40 @@ def test_the_processor_forgets_traces_once_their_root_ends() -> None:
         with tracer.start_as_current_span("root"), tracer.start_as_current_span("child"):
             pass
     assert len(_local_roots) == before
+
+
+def _spans_under(processor: SessionSpanProcessor, carrier: dict[str, str], *, own: bool) -> dict[str, Any]:
+    """A span started in a request whose headers are ``carrier`` (and inside ``spanhive.session()`` when
+    ``own``), with ``processor`` on a real provider: its attributes."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    remote = propagate.extract(carrier)
+    token = otel_context.attach(remote)
+    try:
+        if own:
+            with spanhive.session("mine", session_id="s-own"):
+                provider.get_tracer("t").start_span("handler").end()
+        else:
+            provider.get_tracer("t").start_span("handler").end()
+    finally:
+        otel_context.detach(token)
+    (span,) = memory.get_finished_spans()
+    return dict(span.attributes or {})
+
+
+def test_baggage_from_a_caller_is_ignored_when_not_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    forged = {
+        "baggage": "session.id=victims-session,user.id=admin,"
+        "spanhive.user_properties=%7B%22role%22%3A%22superuser%22%7D"
+    }
+    trusted = _spans_under(SessionSpanProcessor(), forged, own=False)
+    assert trusted["honeyhive.session_id"] == "victims-session"  # the default: services propagating a session join
+    monkeypatch.setenv("SPANHIVE_TRUST_BAGGAGE", "false")
+    guarded = _spans_under(SessionSpanProcessor(), forged, own=False)
+    assert "honeyhive.session_id" not in guarded
+    assert "honeyhive_user_properties" not in guarded
+    mine = _spans_under(SessionSpanProcessor(), forged, own=True)  # spanhive.session() in this process still works
+    assert mine["honeyhive.session_id"] == "s-own"
+    assert SessionSpanProcessor(trust_baggage=True).trust_baggage is True  # the argument wins over the variable

@@ -69,6 +69,8 @@ class Settings:
     log_level: Optional[int] = None
     mask: Optional[Mask] = None
     """Called with each record before it leaves the process; returns the record to send."""
+    capture_content: bool = True
+    """``False``: inputs, outputs and chat content are withheld (their structure, tokens and timings kept)."""
     disabled: bool = False
     disabled_reason: str = ""
 
@@ -299,6 +301,7 @@ def resolve(
     max_request_bytes: Optional[int] = None,
     flush_on_sigterm: Optional[bool] = None,
     mask: Optional[Mask] = None,
+    capture_content: Optional[bool] = None,
     environ: Optional[Mapping[str, str]] = None,
 ) -> Settings:
     """Resolve every setting by precedence. Raises :class:`ConfigError` only for bad arguments."""
@@ -375,6 +378,9 @@ def resolve(
         flush_on_sigterm=bool(pick("flush_on_sigterm", flush_on_sigterm, (ev.SPANHIVE_FLUSH_ON_SIGTERM,), _parse_bool)),
         log_level=pick("log_level", None, (ev.SPANHIVE_LOG_LEVEL,), _parse_log_level),
         mask=pick("mask", mask, (), _parse_mask),
+        capture_content=_or(
+            pick("capture_content", capture_content, (ev.SPANHIVE_CAPTURE_CONTENT,), _parse_bool), True
+        ),
         disabled=disabled,
         disabled_reason=reason,
     )

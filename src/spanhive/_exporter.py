@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from spanhive import _config, _registry, _signals
 from spanhive._log import limited, logger
-from spanhive._pipeline import Hold, prepare_traces
+from spanhive._pipeline import Hold, prepare_traces, privacy
 from spanhive._pipeline.deliver import Delivery, Result
 from spanhive._pipeline.drain import Drainer, replay, send_bodies
 from spanhive._pipeline.hold import HoldTimer, Released, by_trace
@@ -86,6 +86,7 @@ class SessionExporter(SpanExporter):
         max_request_bytes: Optional[int] = None,
         flush_on_sigterm: Optional[bool] = None,
         mask: Optional[Mask] = None,
+        capture_content: Optional[bool] = None,
         http_session: Optional[requests.Session] = None,
     ) -> None:
         if http_session is not None and not isinstance(http_session, requests.Session):
@@ -107,12 +108,15 @@ class SessionExporter(SpanExporter):
             max_request_bytes=max_request_bytes,
             flush_on_sigterm=flush_on_sigterm,
             mask=mask,
+            capture_content=capture_content,
         )
         settings = self.settings
         _configure_logging(settings.log_level)
         self.stats = Stats()
         """Counters: exported, failed, retried, spooled, replayed, dropped, truncated, redacted…"""
         self._defaults = Defaults(settings.project, settings.source, settings.session_name, settings.max_value_chars)
+        self._mask = _content_mask(settings)
+        """The user's ``mask``, after content is withheld when ``SPANHIVE_CAPTURE_CONTENT=false``."""
         self._http_session = http_session
         self._lock = threading.Lock()
         self._is_shutdown = False
@@ -198,7 +202,7 @@ class SessionExporter(SpanExporter):
                     traces,
                     self._defaults,
                     settings.max_request_bytes,
-                    mask=settings.mask,
+                    mask=self._mask,
                     whole_records=delivery.sink.takes_records,
                     hold=self._hold,
                 )
@@ -319,6 +323,18 @@ class SessionExporter(SpanExporter):
         if self.spool is not None and self.spool.usable:
             _write_stats(self.spool, self.stats)
         _registry.unregister(self)
+
+
+def _content_mask(settings: _config.Settings) -> Optional[Mask]:
+    if settings.capture_content:
+        return settings.mask
+    user = settings.mask
+
+    def withheld(record: dict[str, Any]) -> Optional[dict[str, Any]]:
+        privacy.withhold_content(record)
+        return user(record) if user is not None else None
+
+    return withheld
 
 
 def _nothing_waiting(spool: Spool) -> bool:

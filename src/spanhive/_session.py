@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from spanhive._internals import baggage_entries, span_attributes, stamp_attributes
+from spanhive.environment_variables import SPANHIVE_TRUST_BAGGAGE
 from spanhive.mapping._span import SESSION_ID_KEYS, USER_ID_KEYS
 
 _logger = logging.getLogger(__name__)
@@ -38,6 +40,8 @@ _BAGGAGE_SESSION_KEYS = (BAGGAGE_SESSION_ID, "session.id", "langfuse_session_id"
 _BAGGAGE_USER_KEYS = ("user.id", "langfuse_user_id")
 
 _pending: contextvars.ContextVar[Optional[_Pending]] = contextvars.ContextVar("spanhive_session_pending", default=None)
+_own_session: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("spanhive_own_session", default=None)
+"""The session ``session()`` set in this process: what baggage may say when baggage is not trusted."""
 _local_roots: OrderedDict[int, tuple[int, Span]] = OrderedDict()
 _MAX_LOCAL_ROOTS = 10_000  # traces open at once in one process
 """The recording top span of each trace in this process, with its span id, by trace id (kept by
@@ -53,6 +57,18 @@ class _Pending:
     def __init__(self, attributes: dict[str, str]) -> None:
         self.attributes = attributes
         self.done = False
+
+
+def _trust_baggage() -> bool:
+    raw = os.environ.get(SPANHIVE_TRUST_BAGGAGE)
+    if raw is None or not raw.strip():
+        return True
+    value = raw.strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value not in ("1", "true", "yes", "on"):
+        _logger.warning("spanhive: %s=%r is not a boolean; trusting baggage (the default)", SPANHIVE_TRUST_BAGGAGE, raw)
+    return True
 
 
 def _json(value: Any) -> str:
@@ -93,13 +109,15 @@ class session:
         else:
             ctx = baggage.remove_baggage(BAGGAGE_USER_PROPERTIES, ctx)
         stamped = {SESSION_PREFIX + f: _json(v) for f, v in (("metadata", self.metadata), ("inputs", self.inputs)) if v}
-        self._tokens.append((otel_context.attach(ctx), _pending.set(_Pending(stamped) if stamped else None)))
+        pending = _pending.set(_Pending(stamped) if stamped else None)
+        self._tokens.append((otel_context.attach(ctx), pending, _own_session.set(self.session_id)))
         return self
 
     def __exit__(
         self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
     ) -> None:
-        context_token, pending_token = self._tokens.pop()
+        context_token, pending_token, own_token = self._tokens.pop()
+        _own_session.reset(own_token)
         _pending.reset(pending_token)
         otel_context.detach(context_token)
 
@@ -127,7 +145,10 @@ class SessionSpanProcessor(SpanProcessor):
     on an agent's top span reaches the LLM spans an instrumentation starts under it, whatever exports them.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, trust_baggage: Optional[bool] = None) -> None:
+        """``trust_baggage=False`` (or ``SPANHIVE_TRUST_BAGGAGE=false``): a session or user arriving in
+        baggage from another process is ignored; only ``spanhive.session()`` here sets them."""
+        self.trust_baggage = _trust_baggage() if trust_baggage is None else trust_baggage
         self._stamps: dict[tuple[str, Any, Any], dict[str, Any]] = {}
         self._last: tuple[Any, Optional[dict[str, Any]]] = (None, None)
         """The last baggage seen and its stamp: every span of a session sees the same baggage object."""
@@ -136,6 +157,10 @@ class SessionSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Optional[Context] = None) -> None:
         entries = baggage_entries(parent_context)
+        if entries and not self.trust_baggage:
+            own = _own_session.get()
+            if own is None or entries.get(BAGGAGE_SESSION_ID) != own:
+                entries = {}  # a caller's baggage: not ours to believe
         if not entries:
             inherited = self._inherited(span, parent_context)
             if inherited:

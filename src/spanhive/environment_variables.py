@@ -45,6 +45,17 @@ SPANHIVE_SERVE_API_KEY = "SPANHIVE_SERVE_API_KEY"
 viewer's sign-in). Unset: no key (loopback only, by default). Never taken from the command line, where
 other users of the machine can read it."""
 
+SPANHIVE_CAPTURE_CONTENT = "SPANHIVE_CAPTURE_CONTENT"
+"""``false`` withholds what people wrote and models answered: every text in ``inputs`` and ``outputs``
+(chat messages included) becomes ``[withheld]``, while the structure (roles, message and tool-call counts),
+tokens, costs, timings and errors are kept. As OpenInference's ``OPENINFERENCE_HIDE_INPUTS`` does. Default:
+``true``."""
+
+SPANHIVE_TRUST_BAGGAGE = "SPANHIVE_TRUST_BAGGAGE"
+"""``false``: ``SessionSpanProcessor`` ignores a session and user that arrive in W3C baggage from another
+process (a caller could set any user properties), keeping only what ``spanhive.session()`` set in this one.
+Default: ``true``, so that services propagating a session join it."""
+
 SPANHIVE_COMPRESSION = "SPANHIVE_COMPRESSION"
 """Request body compression: ``gzip`` (default) or ``none``."""
 

@@ -202,6 +202,34 @@ def redact_flat(values: dict[str, Any]) -> int:
     return count
 
 
+WITHHELD = "[withheld]"
+_STRUCTURE = frozenset({"role", "type", "name", "tool_call_id", "id", "finish_reason", "model"})
+"""Keys whose text says what a part is, not what was said: kept when content is withheld."""
+
+
+def withhold_content(record: dict[str, Any]) -> None:
+    """``SPANHIVE_CAPTURE_CONTENT=false``, as a mask: every text in ``inputs`` and ``outputs`` becomes
+    ``[withheld]`` but for the names of structure (roles, types, tool call ids); numbers, lists and keys are
+    kept, and so are the other fields (tokens, costs, timings, errors)."""
+    for field in ("inputs", "outputs"):
+        value = record.get(field)
+        if value.__class__ is dict:
+            _withhold(value)
+
+
+def _withhold(value: Any) -> None:
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        items: Any = node.items() if node.__class__ is dict else enumerate(node)
+        for key, item in list(items):
+            if item.__class__ is str:
+                if not (node.__class__ is dict and key in _STRUCTURE):
+                    node[key] = WITHHELD
+            elif item.__class__ is dict or item.__class__ is list:
+                stack.append(item)
+
+
 def apply_mask(mask: Mask, record: dict[str, Any]) -> dict[str, Any]:
     """The user's ``mask(record)``: its return value replaces the record (``None``: edited in place).
 
