@@ -191,3 +191,19 @@ def test_masked_key_never_shows_the_whole_secret() -> None:
     assert _config.masked("hh_abcdefghijklmnop") == "hh_a…op"
     assert _config.masked("short") == "****"
     assert _config.masked(None) == "(none)"
+
+
+def test_endpoint_credentials_are_never_shown(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from spanhive import _cli, _config  # noqa: PLC0415 - only here
+
+    url = "https://bob:hunter2@api.example.invalid/base?token=t0p5ecret&region=eu"
+    assert _config.shown(url) == "https://REDACTED:REDACTED@api.example.invalid/base?token=REDACTED&region=eu"
+    assert _config.shown("https://api.honeyhive.ai") == "https://api.honeyhive.ai"
+    monkeypatch.setenv("SPANHIVE_ENDPOINT", "https://bob:hunter2@127.0.0.1:9/events/batch")
+    with caplog.at_level("WARNING", logger="spanhive"):
+        _cli.main(["doctor"])
+    out = capsys.readouterr().out + caplog.text
+    assert "hunter2" not in out
+    assert "REDACTED:REDACTED@127.0.0.1:9" in out

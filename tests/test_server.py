@@ -257,25 +257,47 @@ def test_binding_beyond_loopback_without_a_key_warns(tmp_path: Path) -> None:
     assert "without a key (SPANHIVE_SERVE_API_KEY)" in err
 
 
+_FUZZ_KEYS = [
+    "events", "event", "session", "event_type", "inputs", "outputs", "model_events", "session_properties",
+    "single_session", "is_single_session", "session_id", "event_id", "parent_id", "children_ids", "start_time",
+    "end_time", "duration", "metadata", "feedback", "metrics", "filters", "field", "operator", "value", "type",
+    "limit", "page", "projections", "dateRange", "$gte", "$lte", "x",
+]  # fmt: skip
 bodies = st.one_of(
     st.binary(max_size=200),
     st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-        lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.sampled_from(
-            ["events", "event", "session", "event_type", "inputs", "model_events", "session_properties",
-             "is_single_session", "session_id", "event_id", "children_ids", "x"]), inner, max_size=5),
-        max_leaves=20,
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+        | st.sampled_from(["is", "contains", "greater than", "exists", "metadata.cost", "session", "tool"]),
+        lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.sampled_from(_FUZZ_KEYS), inner, max_size=6),
+        max_leaves=24,
     ).map(lambda value: json.dumps(value).encode()),
+    st.sampled_from([b'{"x": NaN}', b'{"events": [{"start_time": -Infinity}]}', b'[' * 5000, b'{"a": 1e999}']),
 )  # fmt: skip
+_ROUTES = [
+    ("POST", "/events/batch"), ("POST", "/v1/events/batch"), ("POST", "/events"), ("POST", "/v1/events"),
+    ("POST", "/session/start"), ("POST", "/v1/sessions"), ("POST", "/events/model/batch"),
+    ("POST", "/v1/events/export"), ("POST", "/v1/events/search"), ("POST", "/v1/sessions/s-1/events/batch"),
+    ("PUT", "/events"), ("PUT", "/v1/events/e-1"),
+]  # fmt: skip
+FUZZ_EXAMPLES = int(os.environ.get("SPANHIVE_FUZZ_EXAMPLES", "600"))
+"""How many bodies the fuzz test sends; the suite's default is short, a longer run is by hand."""
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=bodies, path=st.sampled_from(["/events/batch", "/events", "/session/start", "/events/model/batch"]))
-def test_fuzzed_bodies_never_break_the_server(server: IngestServer, body: bytes, path: str) -> None:
-    """Thousands of random and malformed bodies: each gets a JSON 2xx/4xx answer, from a server still up."""
-    response = requests.post(server.url + path, data=body, headers={"Content-Type": "application/json"}, timeout=10)
-    assert response.status_code in (200, 400, 413), response.text
-    assert isinstance(response.json()["success"], bool)
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=bodies, route=st.sampled_from(_ROUTES))
+def test_fuzzed_bodies_never_break_the_server(server: IngestServer, body: bytes, route: tuple[str, str]) -> None:
+    """Thousands of random and malformed bodies on every ingest route: each gets a JSON 2xx/4xx answer,
+    from a server still up, whose list still renders."""
+    method, path = route
+    headers = {"Content-Type": "application/json"}
+    response = requests.request(method, server.url + path, data=body, headers=headers, timeout=10)
+    assert response.status_code in (200, 400, 404, 413), response.text
+    reply = response.json()
+    assert isinstance(reply, dict)
+    if response.status_code != 200:
+        assert reply["success"] is False
+        assert reply["message"]
+    assert requests.get(server.url + "/", timeout=10).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -261,7 +261,7 @@ def _replay(spool: Spool, settings: Settings, timeout_s: float) -> int:
     started = time.monotonic()
     sent = 0
     why = ""
-    print(f"Replaying {total.files} requests ({total.events} events) to {settings.endpoint}")
+    print(f"Replaying {total.files} requests ({total.events} events) to {_config.shown(settings.endpoint)}")
     try:
         while (claim := spool.claim()) is not None:
             result = replay(delivery, claim, time.monotonic() + timeout_s, retry=True)
@@ -296,7 +296,7 @@ def _print_spool(spool: Spool) -> None:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     settings = _config.resolve()
     print(f"spanhive {__version__}")
-    print(f"Endpoint   {settings.endpoint or '-'}")
+    print(f"Endpoint   {_config.shown(settings.endpoint) or '-'}")
     print(f"API key    {_config.masked(settings.api_key)}")
     print(
         f"Project    {settings.project or '(from service.name)'}    Source  {settings.source or '(from the resource)'}"
@@ -335,20 +335,21 @@ def _check(settings: Settings) -> str:
     if not settings.endpoint:
         return "no endpoint"
     url = settings.endpoint + BATCH_PATH
+    where = _config.shown(url)
     headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
     try:
         response = requests.post(url, json={"events": []}, headers=headers, timeout=5, allow_redirects=False)
     except requests.RequestException as exc:
-        return f"no: {type(exc).__name__} from {url}: {reason(exc)}"
+        return f"no: {type(exc).__name__} from {where}: {reason(exc)}"
     status = response.status_code
     if status in MISROUTED_STATUSES:
         return (
-            f"no: HTTP {status} from {url}: there is no such route, so the endpoint is wrong. SPANHIVE_ENDPOINT "
+            f"no: HTTP {status} from {where}: there is no such route, so the endpoint is wrong. SPANHIVE_ENDPOINT "
             "is the API's base URL (e.g. https://api.honeyhive.ai); batches wait in the spool until it is fixed"
         )
     if status in (401, 403):
-        return f"no: HTTP {status} from {url}: the API key was rejected (SPANHIVE_API_KEY)"
-    return f"yes (HTTP {status} for an empty batch at {url})"
+        return f"no: HTTP {status} from {where}: the API key was rejected (SPANHIVE_API_KEY)"
+    return f"yes (HTTP {status} for an empty batch at {where})"
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -406,7 +407,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         print(f"spanhive: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     print(
-        f"spanhive relay: {server.url}/v1/traces -> {settings.endpoint} (project {settings.project}; "
+        f"spanhive relay: {server.url}/v1/traces -> {_config.shown(settings.endpoint)} (project {settings.project}; "
         f"spool {settings.spool_dir}; Ctrl-C to stop)",
         flush=True,
     )

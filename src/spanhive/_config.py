@@ -149,7 +149,11 @@ def _without_route(url: str, name: str) -> str:
         if path.endswith(route):
             base = url[: -len(route)].rstrip("/")
             _logger.warning(
-                "spanhive: %s=%r ends in %s, a route spanhive adds itself; using %s", name, url, route, base
+                "spanhive: %s=%r ends in %s, a route spanhive adds itself; using %s",
+                name,
+                shown(url),
+                route,
+                shown(base),
             )
             return base
     return url
@@ -326,7 +330,7 @@ def resolve(
                 url = _without_route(_parse_endpoint(raw), env_name)
             except ValueError as exc:
                 # Falling back to another destination would send data somewhere the user did not ask for.
-                _logger.error("spanhive: exporter disabled: %s=%r is invalid: %s", env_name, raw, exc)
+                _logger.error("spanhive: exporter disabled: %s=%r is invalid: %s", env_name, shown(raw), exc)
                 disabled, reason = True, f"{env_name} is invalid"
                 url = ""
             break
@@ -392,6 +396,28 @@ def _or(value: Optional[T], default: T) -> T:
 
 def _first_set(environ: Mapping[str, str], *names: str) -> str:
     return next((name for name in names if _env(environ, name) is not None), names[0])
+
+
+_SECRET_QUERY = frozenset(
+    {"api_key", "apikey", "key", "token", "access_token", "password", "secret", "client_secret", "sig",
+     "signature", "x-amz-signature", "x-goog-signature", "awsaccesskeyid", "auth", "code"}
+)  # fmt: skip
+
+
+def shown(url: str) -> str:
+    """``url`` as it may be printed or logged: without a user and password, and without the values of query
+    parameters that carry credentials (OpenTelemetry's URL conventions)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "REDACTED:REDACTED@" + netloc.rsplit("@", 1)[1]
+    query = "&".join(
+        f"{name}=REDACTED" if name.lower() in _SECRET_QUERY and sep else f"{name}{sep}{value}"
+        for name, sep, value in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return parts._replace(netloc=netloc, query=query).geturl()
 
 
 def masked(secret: Optional[str]) -> str:

@@ -266,7 +266,7 @@ class SessionExporter(SpanExporter):
                 logger.info(
                     "spanhive: no API key or endpoint configured; writing sessions to %s "
                     "(list them with `spanhive sessions`)",
-                    self.settings.endpoint,
+                    _config.shown(self.settings.endpoint),
                 )
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:

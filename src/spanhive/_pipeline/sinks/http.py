@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ProtocolError
 
 from spanhive import _gzip
-from spanhive._config import Settings
+from spanhive._config import Settings, shown
 from spanhive._internals import suppressed
 from spanhive._log import logger
 from spanhive._pipeline.sinks import BATCH_PATH, Request
@@ -72,7 +72,9 @@ class HttpSink:
     ) -> None:
         """``session``: the caller's own, used as it is; by default, :func:`_own_session`."""
         self.endpoint = settings.endpoint
-        self.url = self.target = settings.endpoint + BATCH_PATH
+        self.url = settings.endpoint + BATCH_PATH
+        self.target = shown(self.url)
+        """The URL as logs and answers show it: no credentials of the endpoint's own."""
         self.encoding = "gzip" if settings.compression == "gzip" else "identity"
         headers = {"Content-Type": "application/json", "User-Agent": f"spanhive/{__version__}"}
         if self.encoding == "gzip":
@@ -122,7 +124,7 @@ class HttpSink:
                 logger.warning(
                     "spanhive: %s refused a gzip body (HTTP %d) and took it uncompressed; sending bodies "
                     "uncompressed from now on (set SPANHIVE_COMPRESSION=none to start that way)",
-                    url,
+                    shown(url),
                     attempt.status,
                 )
             attempt = plain
@@ -130,6 +132,7 @@ class HttpSink:
 
     def _post(self, url: str, data: bytes, encoding: str, timeout_s: float) -> Attempt:
         headers = self.headers
+        where = self.target if url == self.url else shown(url)
         if ("Content-Encoding" in headers) != (encoding == "gzip"):  # a spooled request keeps its encoding
             headers = {k: v for k, v in headers.items() if k != "Content-Encoding"}
             if encoding == "gzip":
@@ -147,15 +150,15 @@ class HttpSink:
                 retry_after = response.headers.get("Retry-After")
                 text = response.text if not 200 <= status < 300 else ""
         except requests.Timeout as exc:
-            return Attempt(Verdict.RETRY, f"{type(exc).__name__} from {url}: {reason(exc)}")
+            return Attempt(Verdict.RETRY, f"{type(exc).__name__} from {where}: {reason(exc)}")
         except _RETRYABLE_ERRORS as exc:
-            detail = f"{type(exc).__name__} from {url}: {reason(exc)}"
+            detail = f"{type(exc).__name__} from {where}: {reason(exc)}"
             return Attempt(Verdict.RETRY, detail, stale_connection=_broke_before_answer(exc))
         except requests.RequestException as exc:
             return Attempt(Verdict.PERMANENT, f"{type(exc).__name__}: {exc}")
         finally:
             otel_context.detach(token)
-        attempt = for_status(status, f"HTTP {status} from {url}: {' '.join(text.split())[:200]}", retry_after)
+        attempt = for_status(status, f"HTTP {status} from {where}: {' '.join(text.split())[:200]}", retry_after)
         partial = _partial_success(status, text)
         if partial is not None:
             return Attempt(attempt.verdict, attempt.detail, status=status, partial=partial)
