@@ -24,7 +24,7 @@ from spanhive._pipeline.map import Defaults
 from spanhive.server import IngestServer
 from spanhive.store import Store
 
-_FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+_FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _valid_request(depth: int = 3) -> bytes:
@@ -211,7 +211,7 @@ _bodies = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(_bodies)
 def test_every_answer_over_a_socket_is_otlp_and_the_server_stays_up(
     running: IngestServer, case: tuple[str, bytes]

@@ -279,7 +279,7 @@ _ROUTES = [
     ("POST", "/v1/events/export"), ("POST", "/v1/events/search"), ("POST", "/v1/sessions/s-1/events/batch"),
     ("PUT", "/events"), ("PUT", "/v1/events/e-1"),
 ]  # fmt: skip
-FUZZ_EXAMPLES = int(os.environ.get("SPANHIVE_FUZZ_EXAMPLES", "600"))
+FUZZ_EXAMPLES = int(os.environ.get("SPANHIVE_FUZZ_EXAMPLES", "400"))
 """How many bodies the fuzz test sends; the suite's default is short, a longer run is by hand."""
 
 
@@ -297,7 +297,12 @@ def test_fuzzed_bodies_never_break_the_server(server: IngestServer, body: bytes,
     if response.status_code != 200:
         assert reply["success"] is False
         assert reply["message"]
-    assert requests.get(server.url + "/", timeout=10).status_code == 200
+    _fuzzed[0] += 1
+    if _fuzzed[0] % 25 == 0:  # now and then: whatever was stored, the list still renders
+        assert requests.get(server.url + "/", timeout=10).status_code == 200
+
+
+_fuzzed = [0]
 
 
 @pytest.mark.parametrize(
@@ -349,11 +354,12 @@ def test_a_session_whose_events_chain_1200_deep_renders(server: IngestServer) ->
 
 
 def test_reader_connections_do_not_pile_up(server: IngestServer) -> None:
-    """Every request on a connection of its own (a thread of its own): the store's readers stay few."""
+    """Every request on a connection of its own (a thread of its own): the store's readers stay few (they
+    leaked two descriptors a request, and every read failed after 122 under ``ulimit -n 256``)."""
     for _ in range(20):
         requests.get(server.url + "/v1/events", params={"session_id": "none"}, timeout=10)
     before = len(os.listdir("/proc/self/fd"))
-    for _ in range(2000):
+    for _ in range(1000):
         requests.get(server.url + "/v1/events", params={"session_id": "none"}, timeout=10)
     assert len(os.listdir("/proc/self/fd")) - before < 8
 
@@ -361,7 +367,7 @@ def test_reader_connections_do_not_pile_up(server: IngestServer) -> None:
 def test_slow_trickling_clients_are_cut_at_the_deadline_and_never_stop_new_ones(tmp_path: Path) -> None:
     store = Store(tmp_path / "slow.db")
     with IngestServer(store, port=0) as served:
-        served.request_deadline_s = 3.0
+        served.request_deadline_s = 2.0
         host, port = served.server_address[:2]
         trickling = []
         for _ in range(600):
@@ -371,7 +377,7 @@ def test_slow_trickling_clients_are_cut_at_the_deadline_and_never_stop_new_ones(
         started = time.monotonic()
         assert requests.get(served.url + "/healthz", timeout=10).json()["ok"] is True  # a new client is served
         assert time.monotonic() - started < 5
-        for _ in range(4):  # a byte a second: never idle long enough for the per-read timeout
+        for _ in range(3):  # a byte a second: never idle long enough for the per-read timeout
             time.sleep(1)
             for conn in trickling:
                 with contextlib.suppress(OSError):

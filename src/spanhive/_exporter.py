@@ -35,7 +35,7 @@ from spanhive.exceptions import ConfigError
 _ACCEPTED = frozenset({Result.DELIVERED, Result.SPOOLED})
 """What ``export()`` reports as success: delivered, or durably on disk, to be replayed by this process or the
 next (the SDK does nothing more with a failure than log it)."""
-RELAY_PROBE_S = 5.0
+RELAY_PROBE_S = 2.0
 """The longest a relay waits between probes of a backend that is down: it holds other people's data."""
 _announced_store = False
 _announce_lock = threading.Lock()

@@ -38,7 +38,8 @@ from spanhive._spool_envelope_pb2 import SpoolEntry
 from spanhive._stats import Stats
 
 AUTH_COOLOFF_S = 300.0  # seconds without sending after the API rejects the key
-HEALTHY_RETRY_S = 2.0  # how long an export may retry while the sink is known healthy (spool first)
+HEALTHY_RETRY_S = 1.0  # how long an export may retry while the sink is known healthy (spool first): a held
+# export holds the SDK's queue, which a busy service fills in a few seconds
 DROP_STATUSES = frozenset({400, 409, 410, 422})
 """The server understood and refused: sending the same bytes again cannot succeed."""
 AUTH_STATUSES = frozenset({401, 403})
