@@ -6,6 +6,7 @@ posting to a loopback capture server. (Not at the dependency floor: the instrume
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Optional
 
 import openai
@@ -19,6 +20,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 import spanhive
 from spanhive import _ids
 from spanhive._internals import span_processors
+from spanhive.server import IngestServer
+from spanhive.store import Store
 from tests.capture import CaptureServer
 from tests.fake_llm import FakeOpenAI
 from tests.test_traces import _span_events
@@ -188,3 +191,42 @@ def test_through_a_real_batch_processor_the_trace_joins_the_root_session(
     assert all(e["user_properties"] == {"user_id": "ada"} for e in events)
     names = {b["session_properties"]["session_name"] for b in capture.bodies() if b.get("single_session")}
     assert names == {"turn-0"}
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_the_official_otlp_exporter_stores_what_the_exporter_stores_for_the_same_spans(
+    instrumented: tuple[TracerProvider, _Relay, openai.OpenAI], server: IngestServer, tmp_path: Path, compression: str
+) -> None:
+    """The OpenAI client instrumented by OpenInference, its spans handed both to the official
+    ``OTLPSpanExporter`` (protobuf) pointed at ``spanhive serve`` and to a ``SessionExporter`` writing its own
+    store: the two stores hold the same sessions and events, field for field, with the same ids."""
+    from opentelemetry.exporter.otlp.proto.http import Compression  # noqa: PLC0415 - only here
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # noqa: PLC0415
+
+    provider, relay, client = instrumented
+    otlp = OTLPSpanExporter(endpoint=server.url + "/v1/traces", compression=Compression(compression))
+    direct = spanhive.SessionExporter(endpoint=f"sqlite:///{tmp_path / 'direct.db'}")
+    relay.targets = [SimpleSpanProcessor(otlp), SimpleSpanProcessor(direct)]
+    try:
+        with provider.get_tracer("app").start_as_current_span("agent_run") as root:
+            root.set_attribute("session.id", "otlp-openai")
+            _ask(client)
+    finally:
+        relay.targets = []
+        direct.shutdown()
+        otlp.shutdown()
+    server.server_close()  # what serve held for the trace's root is stored now
+    store = Store(tmp_path / "direct.db")
+    try:
+        (expected,) = store.list_sessions()
+        want = {e["event_id"]: e for e in store.events(expected["session_id"])}
+    finally:
+        store.close()
+    (received,) = server.store.list_sessions()
+    got = {e["event_id"]: e for e in server.store.events(received["session_id"])}
+    assert received["session_id"] == expected["session_id"] == _ids.session_id_for("otlp-openai")[0]
+    assert received["session_name"] == expected["session_name"]
+    assert len(got) == 2  # the root and the instrumentation's LLM span
+    assert got == want  # same ids, same fields (project and source from the same resource)
+    (llm,) = [e for e in got.values() if e["event_type"] == "model"]
+    assert llm["inputs"]["chat_history"] == [{"role": "user", "content": "Capital of France?"}]
