@@ -7,9 +7,10 @@ SQLite database), each a fresh server in a process of its own, taking turns in a
 A run is timed from the first request until every span can be read where the server keeps it (the store's
 events table, the sink's count, Phoenix's spans table), since Phoenix answers before it writes. Senders:
 4 threads, each posting its share of the requests one after another, waiting out any ``Retry-After``.
-Reported per target: spans/s, the server's CPU (user + system, from ``/proc``) per span, and the paired
-ratio spanhive serve / Phoenix per repetition. Requests hold whole traces (512 spans or a little more), as a
-Collector's ``groupbytrace`` would send them, so no trace waits in serve's hold for a root in a later request.
+Reported per target: spans/s, the server's CPU (user + system, from ``/proc``) per span, the median answer
+time of a small request on a keep-alive connection, and the paired ratio spanhive serve / Phoenix per
+repetition. Requests hold whole traces (512 spans or a little more), as a Collector's ``groupbytrace`` would
+send them, so no trace waits in serve's hold for a root in a later request.
 """
 
 from __future__ import annotations
@@ -199,7 +200,19 @@ class _Phoenix(_Target):
         return process, f"http://127.0.0.1:{port}/v1/traces", lambda: _rows(db, "SELECT count(*) FROM spans")
 
 
-def measure(target: _Target, requests_: list[bytes], spans: int) -> dict[str, float]:
+def _latency_ms(url: str, body: bytes, count: int = 100) -> float:
+    """Median answer time of small requests sent one after another on one keep-alive connection, as an SDK's
+    exporter sends them (a server that writes headers and body apart with Nagle on stalls each by 40 ms)."""
+    times = []
+    with requests.Session() as session:
+        for _ in range(count):
+            started = time.perf_counter()
+            session.post(url, data=body, headers={"Content-Type": "application/x-protobuf"}, timeout=30)
+            times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1e3
+
+
+def measure(target: _Target, requests_: list[bytes], spans: int, small: bytes) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="spanhive-ingest-") as tmp:
         process, url, count = target.start(Path(tmp))
         try:
@@ -207,10 +220,11 @@ def measure(target: _Target, requests_: list[bytes], spans: int) -> dict[str, fl
             _post_all(url, requests_)
             _wait_until(count, spans)
             wall, cpu = time.perf_counter() - started, _cpu_s(process.pid) - cpu0
+            latency = _latency_ms(url, small)
         finally:
             process.terminate()
             process.wait(30)
-    return {"spans_per_s": spans / wall, "cpu_us_per_span": cpu / spans * 1e6, "wall_s": wall}
+    return {"spans_per_s": spans / wall, "cpu_us_per_span": cpu / spans * 1e6, "wall_s": wall, "latency_ms": latency}
 
 
 def stages(requests_: list[bytes], spans: int) -> dict[str, float]:
@@ -244,6 +258,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     spans = workloads.agent(args.sessions) if args.workload == "agent" else workloads.small(args.sessions)
     requests_ = bodies(spans)
+    small = encode_spans(workloads.small(1)).SerializeToString()
     print(
         f"{len(spans)} {args.workload} spans in {len(requests_)} requests, "
         f"{sum(map(len, requests_)) / len(spans):.0f} B/span"
@@ -258,11 +273,11 @@ def main(argv: Optional[Sequence[str]] = None) -> dict[str, Any]:
         for repetition in range(args.repeat):
             order = targets[repetition % len(targets) :] + targets[: repetition % len(targets)]
             for target in order:
-                runs[target.name].append(measure(target, requests_, len(spans)))
+                runs[target.name].append(measure(target, requests_, len(spans), small))
                 last = runs[target.name][-1]
                 print(
                     f"  {repetition + 1}/{args.repeat} {target.name:15} {last['spans_per_s']:9.0f} spans/s "
-                    f"{last['cpu_us_per_span']:7.1f} µs CPU/span",
+                    f"{last['cpu_us_per_span']:7.1f} µs CPU/span {last['latency_ms']:6.1f} ms/small request",
                     flush=True,
                 )
     summary: dict[str, Any] = {

@@ -61,6 +61,7 @@ class CaptureServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as spanhive serve: no 40 ms delayed-ACK stall per keep-alive request
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
