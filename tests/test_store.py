@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import stat
 import threading
@@ -155,18 +154,17 @@ def test_missing_and_corrupt_files_raise_store_error(tmp_path: Path) -> None:
 
 
 def test_exporter_writes_to_the_embedded_store_by_default(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No key, no endpoint: sessions land in the per-user store, announced once per process in the log."""
-    monkeypatch.setattr(spanhive._exporter, "_announced_store", False)
+    """No key, no endpoint: sessions land in the per-user store, announced once per process on stderr."""
+    monkeypatch.setattr(spanhive._exporter, "_announced", False)
     providers = [make_provider(spanhive.SessionExporter()) for _ in range(2)]
-    with caplog.at_level(logging.INFO, logger="spanhive"):
-        for provider in providers:
-            tracer = provider.get_tracer("t")
-            with tracer.start_as_current_span("ask", attributes={"honeyhive_inputs.q": "why?"}):
-                with tracer.start_as_current_span("lookup"):
-                    pass
-            provider.shutdown()
+    for provider in providers:
+        tracer = provider.get_tracer("t")
+        with tracer.start_as_current_span("ask", attributes={"honeyhive_inputs.q": "why?"}):
+            with tracer.start_as_current_span("lookup"):
+                pass
+        provider.shutdown()
     db = tmp_path / "data" / "spanhive" / "spanhive.db"
     store = Store(db, readonly=True)
     sessions = store.list_sessions()
@@ -176,9 +174,11 @@ def test_exporter_writes_to_the_embedded_store_by_default(
     assert full["session_name"] == "ask"
     assert full["inputs"] == {"q": "why?"}
     assert [e["event_name"] for e in full["events"]] == ["ask", "lookup"]
-    announcements = [r.getMessage() for r in caplog.records if "sqlite:///" in r.getMessage()]
-    assert len(announcements) == 1
-    assert str(db) in announcements[0]
+    announcements = [line for line in capsys.readouterr().err.splitlines() if "sending sessions to" in line]
+    assert announcements == [
+        f"spanhive: sending sessions to the local store {db} (`spanhive sessions` lists them, `spanhive serve` "
+        "shows them); SPANHIVE_QUIET=true hides this line"
+    ]
 
 
 def test_the_write_ahead_log_stays_bounded_while_others_read(tmp_path: Path) -> None:

@@ -67,6 +67,8 @@ class Settings:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     flush_on_sigterm: bool = False
     log_level: Optional[int] = None
+    quiet: bool = False
+    """``SPANHIVE_QUIET``: no line on stderr saying where sessions go."""
     mask: Optional[Mask] = None
     """Called with each record before it leaves the process; returns the record to send."""
     capture_content: bool = True
@@ -76,8 +78,9 @@ class Settings:
 
     @property
     def store_path(self) -> Optional[Path]:
-        """The SQLite file when the endpoint is the embedded store, else ``None``."""
-        return sqlite_path(self.endpoint) if self.endpoint.startswith("sqlite:") else None
+        """The SQLite file when the endpoint is the embedded store (made absolute, so that a later ``chdir``
+        cannot move it), else ``None``."""
+        return sqlite_path(self.endpoint).absolute() if self.endpoint.startswith("sqlite:") else None
 
 
 def user_dir(kind: str) -> Path:
@@ -104,11 +107,20 @@ def default_store_url() -> str:
 
 
 def sqlite_path(url: str) -> Path:
-    """``sqlite:///abs/file.db`` → ``/abs/file.db``; ``sqlite:///C:/x.db`` → ``C:/x.db``."""
-    rest = unquote(url[len("sqlite://") :]) if url.startswith("sqlite://") else unquote(url[len("sqlite:") :])
-    if len(rest) > 3 and rest[0] == "/" and rest[2] == ":":  # Windows drive letter
-        rest = rest[1:]
-    return Path(rest)
+    """The file a ``sqlite:`` URL names, by one rule (docs/configuration.md#sqlite-urls): after ``sqlite:``
+    and an optional ``//``, a path starting with ``/`` is absolute (``sqlite:///var/x.db``, and SQLAlchemy's
+    ``sqlite:////var/x.db``) unless what follows that slash starts with ``.`` or ``~``
+    (``sqlite:///./x.db``, as SQLAlchemy writes relative paths); anything else is relative to the working
+    directory (``sqlite:x.db``, ``sqlite://x.db``); ``~`` is the home directory; ``sqlite:///C:/x.db`` is
+    ``C:/x.db``. A plain path (no ``sqlite:``) is that path."""
+    if not url.startswith("sqlite:"):
+        return Path(url).expanduser()
+    rest = unquote(url[len("sqlite:") :])
+    if rest.startswith("//"):
+        rest = rest[2:]  # the empty authority of sqlite:///…, or the relative sqlite://x.db
+    if rest.startswith("/") and (rest[1:2] in (".", "~", "/") or (len(rest) > 3 and rest[2] == ":")):
+        rest = rest[1:]  # relative, home, SQLAlchemy's absolute ////, or a Windows drive letter
+    return Path(rest).expanduser()
 
 
 # --- parsers: each takes a raw value and returns the parsed one or raises ValueError(expected …) ---------
@@ -124,11 +136,11 @@ def _parse_endpoint(value: Any) -> str:
     text = _parse_str(value)
     if text.startswith("sqlite:"):
         if not text[len("sqlite:") :].strip("/"):
-            raise ValueError("expected sqlite:///path/to/file.db")
+            raise ValueError("expected sqlite:///absolute/path.db or sqlite:relative/path.db")
         return text
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("expected an http(s):// URL or sqlite:///path/to/file.db")
+        raise ValueError("expected an http(s):// URL or a sqlite: URL (sqlite:///abs/file.db, sqlite:relative.db)")
     return text.rstrip("/")
 
 
@@ -381,6 +393,7 @@ def resolve(
         ),
         flush_on_sigterm=bool(pick("flush_on_sigterm", flush_on_sigterm, (ev.SPANHIVE_FLUSH_ON_SIGTERM,), _parse_bool)),
         log_level=pick("log_level", None, (ev.SPANHIVE_LOG_LEVEL,), _parse_log_level),
+        quiet=bool(pick("quiet", None, (ev.SPANHIVE_QUIET,), _parse_bool)),
         mask=pick("mask", mask, (), _parse_mask),
         capture_content=_or(
             pick("capture_content", capture_content, (ev.SPANHIVE_CAPTURE_CONTENT,), _parse_bool), True

@@ -37,7 +37,7 @@ _ACCEPTED = frozenset({Result.DELIVERED, Result.SPOOLED})
 next (the SDK does nothing more with a failure than log it)."""
 RELAY_PROBE_S = 2.0
 """The longest a relay waits between probes of a backend that is down: it holds other people's data."""
-_announced_store = False
+_announced = False
 _announce_lock = threading.Lock()
 
 
@@ -120,6 +120,7 @@ class SessionExporter(SpanExporter):
         self._http_session = http_session
         self._lock = threading.Lock()
         self._is_shutdown = False
+        self._relaying = False
         self._pid = os.getpid()
         self._stop = threading.Event()
         self._delivery: Optional[Delivery] = None
@@ -213,7 +214,7 @@ class SessionExporter(SpanExporter):
             self.stats.add("redacted", prepared.redacted)
             if not prepared.bodies:
                 return []
-            self._announce()
+            self._announce(traces)
             if self._is_shutdown:  # a batch processor still flushing after we stopped: keep it, send nothing
                 return [delivery.keep(body, "exporter shut down") for body in prepared.bodies]
             results = send_bodies(delivery, prepared.bodies, deadline)
@@ -234,6 +235,7 @@ class SessionExporter(SpanExporter):
     def _as_relay(self) -> None:
         """For ``spanhive relay``, which acknowledges only what is delivered or on disk: a full spool refuses
         new requests rather than drop its oldest, and a backend that is down is probed every few seconds."""
+        self._relaying = True
         if self.spool is not None:
             self.spool.evict_oldest = False
         if self._drainer is not None:
@@ -256,18 +258,26 @@ class SessionExporter(SpanExporter):
                 self._defaults.max_value_chars,
             )
 
-    def _announce(self) -> None:
-        global _announced_store  # noqa: PLW0603 - once per process, whichever exporter gets there first
-        if self.settings.store_path is None or _announced_store:
+    def _announce(self, traces: list[Released]) -> None:
+        """Where sessions go, on stderr, once per process (whichever exporter gets there first), so that a
+        first run is never silent about it; ``SPANHIVE_QUIET`` hides it. Not for ``spanhive relay``, which
+        prints its own banner and forwards what many apps send."""
+        global _announced  # noqa: PLW0603 - once per process
+        if _announced or self._relaying or self.settings.quiet:
             return
         with _announce_lock:
-            if not _announced_store:
-                _announced_store = True
-                logger.info(
-                    "spanhive: no API key or endpoint configured; writing sessions to %s "
-                    "(list them with `spanhive sessions`)",
-                    _config.shown(self.settings.endpoint),
-                )
+            first, _announced = not _announced, True
+        if not first:
+            return
+        settings = self.settings
+        if settings.store_path is not None:
+            where = (
+                f"the local store {settings.store_path} (`spanhive sessions` lists them, `spanhive serve` shows them)"
+            )
+        else:
+            project, why = _project_of(settings, traces[0].spans[0] if traces and traces[0].spans else None)
+            where = f"{_config.shown(settings.endpoint)}, project {project!r} ({why})"
+        print(f"spanhive: sending sessions to {where}; SPANHIVE_QUIET=true hides this line", file=sys.stderr)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Send the spans held for their trace's root, then replay the spool, within ``timeout_millis``;
@@ -365,6 +375,18 @@ def _write_stats(spool: Spool, stats: Stats) -> None:
             old.unlink(missing_ok=True)
     except OSError:
         pass
+
+
+def _project_of(settings: _config.Settings, span: Optional[ReadableSpan]) -> tuple[str, str]:
+    """The project a span's events go to, and what chose it (as the mapping does: the setting, else the
+    resource's ``service.name``, else ``default``)."""
+    if settings.project:
+        return settings.project, "SPANHIVE_PROJECT or project="
+    resource = getattr(span, "resource", None)
+    name = resource.attributes.get("service.name") if resource is not None else None
+    if isinstance(name, str) and name and not name.startswith("unknown_service"):
+        return name, "from service.name"
+    return "default", "set SPANHIVE_PROJECT or OTEL_SERVICE_NAME to choose one"
 
 
 _LOG_HANDLER: Optional[logging.Handler] = None

@@ -11,7 +11,8 @@ SPANHIVE_API_KEY = "SPANHIVE_API_KEY"
 """API key sent as ``Authorization: Bearer <key>``. Fallback: ``HH_API_KEY``."""
 
 SPANHIVE_ENDPOINT = "SPANHIVE_ENDPOINT"
-"""Where sessions go: an ``http(s)://`` API base URL or ``sqlite:///path/to/file.db``.
+"""Where sessions go: an ``http(s)://`` API base URL or a ``sqlite:`` store URL (``sqlite:///abs/file.db``,
+``sqlite:relative.db``; docs/configuration.md#sqlite-urls).
 
 Fallback: ``HH_API_URL``. Default: ``https://api.honeyhive.ai`` when an API key is set, else the embedded
 store in the per-user data directory.
@@ -84,6 +85,10 @@ SPANHIVE_LOG_LEVEL = "SPANHIVE_LOG_LEVEL"
 """Level of the ``spanhive`` logger (``debug``, ``info``, ``warning``, ``error``); when set and logging is not
 configured, spanhive's messages are printed to stderr. Default: unset (warnings reach stderr through Python's
 last-resort handler)."""
+
+SPANHIVE_QUIET = "SPANHIVE_QUIET"
+"""``true`` hides the one line a process prints to stderr at its first export, saying where sessions go (the
+store's path, or the endpoint and project). Default: false."""
 
 SPANHIVE_DISABLED = "SPANHIVE_DISABLED"
 """Kill switch: ``true`` turns the exporter into a no-op. Fallback: ``HH_DISABLE_TRACING``. Default: false."""
