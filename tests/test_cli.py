@@ -217,3 +217,145 @@ def test_doctor_says_when_nothing_answers(capsys: pytest.CaptureFixture[str], mo
     code, out, _ = run(capsys, "doctor")
     assert code == 1
     assert "Reachable  no: ConnectionError" in out
+
+
+def test_one_rule_for_sqlite_urls_in_every_db_option(
+    capsys: pytest.CaptureFixture[str], db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sqlite:///abs``, SQLAlchemy's ``sqlite:////abs`` and relative ``sqlite:///./x``, ``sqlite:x``,
+    ``sqlite://x`` all name the file a user means (``sqlite:///./my.db`` wrote to ``/my.db``), and ``--db``
+    takes them as it takes a path."""
+    monkeypatch.chdir(db.parent)
+    urls = [f"sqlite:///{db}", f"sqlite:////{db}", f"sqlite:///./{db.name}", f"sqlite:{db.name}", f"sqlite://{db.name}"]
+    for url in [*urls, str(db), db.name]:
+        code, out, err = run(capsys, "sessions", "--db", url)
+        assert (code, err) == (0, ""), url
+        assert "plan_trip" in out, url
+    code, _, err = run(capsys, "show", "--db", f"sqlite:///./{db.name}", session_id(capsys, db))
+    assert (code, err) == (0, "")
+
+
+def test_sessions_filters(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+    store = Store(db)
+    now = int(time.time() * 1000)
+    old = {"event_type": "tool", "event_name": "old", "start_time": now - 10 * 86_400_000, "end_time": now}
+    store.ingest_batch({"events": [{**old, "session_id": "s-old", "project": "billing", "event_id": "e-old"}]})
+    store.close()
+
+    def listed(*filters: str) -> list[str]:
+        code, out, _ = run(capsys, "sessions", "--db", str(db), "--json", *filters)
+        assert code == 0
+        return sorted(row["session_name"] or row["session_id"] for row in json.loads(out))
+
+    assert listed() == ["plan_trip", "s-old"]
+    assert listed("--project", "billing") == ["s-old"]
+    assert listed("--user", "ada") == ["plan_trip"]
+    assert listed("--errors") == ["plan_trip"]
+    assert listed("--since", "7d") == ["plan_trip"]
+    assert listed("--since", time.strftime("%Y-%m-%d", time.gmtime(time.time() - 30 * 86400))) == ["plan_trip", "s-old"]
+    assert listed("--search", "plan_") == ["plan_trip"]
+    assert listed("--search", "nothing-like-this") == []
+    code, out, _ = run(capsys, "sessions", "--db", str(db), "--search", "nothing-like-this")
+    assert out.startswith("No sessions match those filters in ")
+    code, _, err = run_usage(capsys, "sessions", "--db", str(db), "--since", "last tuesday")
+    assert code == 2
+    assert "expected a duration (30m, 12h, 7d) or a date" in err
+
+
+def run_usage(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """:func:`run` for a command line argparse refuses (it exits)."""
+    with pytest.raises(SystemExit) as exit_:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return int(exit_.value.code or 0), out, err
+
+
+def test_delete_and_prune(capsys: pytest.CaptureFixture[str], db: Path) -> None:
+    store = Store(db)
+    now = int(time.time() * 1000)
+    for sid, project, age_days in (("s-old-a", "a", 10), ("s-old-b", "b", 10), ("s-new-a", "a", 1)):
+        start = now - age_days * 86_400_000
+        event = {"event_type": "tool", "event_name": sid, "start_time": start, "end_time": start + 5}
+        store.ingest_batch({"events": [{**event, "session_id": sid, "project": project, "event_id": f"e-{sid}"}]})
+    store.close()
+    code, out, _ = run(capsys, "prune", "--db", str(db), "--older-than", "7d", "--project", "a")
+    assert (code, out) == (0, f"Deleted 1 sessions of project 'a' (1 events) older than 1w from {db}.\n")
+    code, out, _ = run(capsys, "prune", "--db", str(db), "--older-than", "2d")
+    assert (code, out) == (0, f"Deleted 1 sessions (1 events) older than 2d from {db}.\n")
+    code, out, _ = run(capsys, "sessions", "--db", str(db), "--json")
+    assert sorted(r["session_id"] for r in json.loads(out))[-1] == "s-new-a"
+    assert len(json.loads(out)) == 2
+    victim = session_id(capsys, db)
+    code, _, err = run(capsys, "delete", "--db", str(db), victim[:8], "no-such-session")
+    assert code == 2
+    assert "no session 'no-such-session'" in err
+    assert "nothing deleted" in err
+    code, out, _ = run(capsys, "delete", "--db", str(db), victim[:8])
+    assert (code, out) == (0, f"Deleted 1 sessions (3 events) from {db}.\n")
+    store = Store(db, readonly=True)
+    assert store.get_session(victim) is None
+    assert store.events(victim) == []
+    store.close()
+    code, _, err = run_usage(capsys, "prune", "--db", str(db), "--older-than", "soon")
+    assert code == 2
+    assert "expected an age such as 30m, 12h, 7d or 2w" in err
+
+
+def test_serve_keeps_what_its_retention_says(tmp_path: Path) -> None:
+    path = tmp_path / "retained.db"
+    store = Store(path)
+    now = int(time.time() * 1000)
+    for sid, age_days in (("s-old", 40), ("s-new", 2)):
+        start = now - age_days * 86_400_000
+        event = {"event_type": "tool", "event_name": sid, "start_time": start, "end_time": start + 5}
+        store.ingest_batch({"events": [{**event, "session_id": sid, "event_id": f"e-{sid}"}]})
+    store.close()
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "spanhive", "serve", "--port", "0", "--db", str(path), "--retain-days", "30"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert serve.stdout is not None
+        assert "spanhive serve:" in serve.stdout.readline()
+        assert serve.stdout.readline().strip() == "spanhive serve: deleted 1 sessions (1 events) older than 30 days"
+    finally:
+        serve.kill()
+        serve.wait(10)
+        if serve.stdout is not None:
+            serve.stdout.close()
+    store = Store(path, readonly=True)
+    assert [s["session_id"] for s in store.list_sessions()] == ["s-new"]
+    store.close()
+
+
+def test_spool_options_after_the_action(capsys: pytest.CaptureFixture[str], queued: Path) -> None:
+    """``spanhive spool replay --dir X`` was refused: the option only worked before the action."""
+    code, out, _ = run(capsys, "spool", "status", "--dir", str(queued))
+    assert code == 0
+    assert "Queued     2 requests, 2 events" in out
+
+
+def test_spool_replay_and_doctor_say_why_and_what_to_do(
+    capsys: pytest.CaptureFixture[str], queued: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPANHIVE_API_KEY", "k")
+    monkeypatch.setenv("SPANHIVE_ENDPOINT", closed_port_url())
+    code, out, _ = run(capsys, "spool", "replay", "--dir", str(queued))
+    assert code == 1
+    assert "Sent 0 requests (0 events delivered)" in out
+    assert "2 requests left. Stopped: ConnectionError from http://127.0.0.1:" in out
+    assert (
+        "[Errno 111] Connection refused. Nothing listens there: start the server, or correct SPANHIVE_ENDPOINT." in out
+    )
+    code, out, _ = run(capsys, "doctor")
+    assert code == 1
+    assert "Connection refused. Nothing listens there" in out
+    with CaptureServer([401] * 3) as server:
+        monkeypatch.setenv("SPANHIVE_ENDPOINT", server.url)
+        code, out, _ = run(capsys, "spool", "replay", "--dir", str(queued))
+        assert code == 1
+        assert "2 requests left. Stopped: HTTP 401" in out or "the API rejected the key" in out
+        assert "Check SPANHIVE_API_KEY (or HH_API_KEY)." in out
+        code, out, _ = run(capsys, "doctor")
+        assert "the API key was rejected. Check SPANHIVE_API_KEY (or HH_API_KEY)." in out

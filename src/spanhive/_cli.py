@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -36,6 +38,11 @@ EXIT_OK = 0
 EXIT_USAGE = 2  # also: unknown session, missing or unreadable database
 
 
+def _db(text: str) -> Path:
+    """``--db``: a path, or a ``sqlite:`` URL as ``SPANHIVE_ENDPOINT`` takes it (the same rule)."""
+    return _config.sqlite_path(text)
+
+
 def _default_db() -> Path:
     settings = _config.resolve()
     return settings.store_path or _config.sqlite_path(_config.default_store_url())
@@ -49,14 +56,23 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"spanhive {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    db_help = "SQLite database to read (default: the embedded store, or SPANHIVE_ENDPOINT if it is sqlite:///…)"
+    db_help = "the store: a path or a sqlite: URL (default: SPANHIVE_ENDPOINT if it is one, else the embedded store)"
     sessions = commands.add_parser(
         "sessions", help="list recent sessions", description="List recent sessions, newest first."
     )
-    sessions.add_argument("--db", type=Path, help=db_help)
+    sessions.add_argument("--db", type=_db, help=db_help)
     sessions.add_argument("--limit", type=int, default=50, help="how many sessions to list (default: 50)")
     sessions.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sessions.add_argument("--project", help="only this project's sessions")
+    sessions.add_argument("--user", help="only sessions whose user properties contain this text")
+    sessions.add_argument("--errors", action="store_true", help="only sessions with an error")
+    sessions.add_argument(
+        "--since", type=_since, help="only sessions started since: a duration back from now (30m, 12h, 7d) or a date"
+    )
+    sessions.add_argument("--search", help="only sessions whose name, id, user, inputs or outputs contain this text")
     sessions.set_defaults(run=_cmd_sessions)
+
+    _add_data_commands(commands, db_help)
 
     show = commands.add_parser(
         "show",
@@ -64,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Show a session: its properties and its event tree with types, durations and errors.",
     )
     show.add_argument("session_id", metavar="SESSION_ID", help="a session id, or an unambiguous prefix of one")
-    show.add_argument("--db", type=Path, help=db_help)
+    show.add_argument("--db", type=_db, help=db_help)
     show.add_argument("--json", action="store_true", help="print the session and its events as JSON")
     show.set_defaults(run=_cmd_show)
 
@@ -73,19 +89,27 @@ def _parser() -> argparse.ArgumentParser:
         help="inspect, replay or empty the durable spool",
         description="The spool keeps requests that could not be delivered, until they can be.",
     )
-    spool.add_argument(
-        "--dir", type=Path, help="spool directory (default: SPANHIVE_SPOOL_DIR, else the per-user one for the endpoint)"
-    )
+    dir_help = "spool directory (default: SPANHIVE_SPOOL_DIR, else the per-user one for the endpoint)"
+    spool.add_argument("--dir", type=Path, help=dir_help)
+    # `--dir` after the action too (`spool replay --dir X`); SUPPRESS keeps one given before it.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--dir", type=Path, default=argparse.SUPPRESS, help=dir_help)
     actions = spool.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("status", help="queued requests, bytes, events, oldest", description="Show what is queued.")
+    actions.add_parser(
+        "status", parents=[after], help="queued requests, bytes, events, oldest", description="Show what is queued."
+    )
     replay = actions.add_parser(
         "replay",
+        parents=[after],
         help="send everything queued now",
         description="Send every queued request to the configured endpoint now, oldest first, with progress.",
     )
     replay.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per request (default: 10)")
     purge = actions.add_parser(
-        "purge", help="delete everything queued", description="Delete every queued request (asks first)."
+        "purge",
+        parents=[after],
+        help="delete everything queued",
+        description="Delete every queued request (asks first).",
     )
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     spool.set_defaults(run=_cmd_spool)
@@ -106,13 +130,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default: {DEFAULT_HOST})")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT}; 0 picks one)")
-    serve.add_argument("--db", type=Path, help="SQLite database to store into (default: the embedded store)")
+    serve.add_argument("--db", type=_db, help="SQLite database to store into (default: the embedded store)")
     serve.add_argument(
         "--allow-host",
         action="append",
         default=[],
         metavar="NAME",
         help="a Host name to serve without a key besides loopback's (repeatable; DNS-rebinding guard)",
+    )
+    serve.add_argument(
+        "--retain-days",
+        type=_days,
+        help="delete sessions that started longer ago than this many days: at start, then every hour",
     )
     serve.add_argument(
         "--max-body-bytes",
@@ -149,6 +178,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_data_commands(commands: Any, db_help: str) -> None:
+    """The commands that change the store: ``delete`` and ``prune``."""
+    delete = commands.add_parser(
+        "delete", help="delete sessions", description="Delete sessions and their events from the store."
+    )
+    delete.add_argument("session_ids", nargs="+", metavar="SESSION_ID", help="session ids, or unambiguous prefixes")
+    delete.add_argument("--db", type=_db, help=db_help)
+    delete.set_defaults(run=_cmd_delete)
+
+    prune = commands.add_parser(
+        "prune",
+        help="delete old sessions",
+        description="Delete the sessions that started longer ago than --older-than, and their events.",
+    )
+    prune.add_argument("--older-than", required=True, type=_duration_s, help="an age: 30m, 12h, 7d, 2w")
+    prune.add_argument("--project", help="only this project's sessions")
+    prune.add_argument("--db", type=_db, help=db_help)
+    prune.set_defaults(run=_cmd_prune)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -168,14 +217,22 @@ def _open(args: argparse.Namespace) -> Store:
 def _cmd_sessions(args: argparse.Namespace) -> int:
     store = _open(args)
     try:
-        rows = store.list_sessions(limit=max(1, args.limit))
+        rows = store.list_sessions(
+            limit=max(1, args.limit),
+            text=args.search,
+            errors_only=args.errors,
+            project=args.project,
+            user=args.user,
+            since_ms=args.since,
+        )
     finally:
         store.close()
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return EXIT_OK
     if not rows:
-        print(f"No sessions in {store.path}.")
+        filtered = args.search or args.errors or args.project or args.user or args.since is not None
+        print(f"No sessions {'match those filters ' if filtered else ''}in {store.path}.")
         return EXIT_OK
     table = [("SESSION ID", "NAME", "SOURCE", "START", "DURATION", "EVENTS", "ERRORS")]
     table.extend(
@@ -194,6 +251,80 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=False)).rstrip())
     return EXIT_OK
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    store = Store(args.db or _default_db())
+    try:
+        ids = [store.find_session_id(prefix) for prefix in args.session_ids]
+        unknown = [prefix for prefix, found in zip(args.session_ids, ids, strict=True) if found is None]
+        if unknown:
+            print(
+                f"spanhive: no session {', '.join(map(repr, unknown))} in {store.path}; nothing deleted",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        sessions, events = store.delete_sessions(i for i in ids if i is not None)
+    finally:
+        store.close()
+    print(f"Deleted {sessions} sessions ({events} events) from {store.path}.")
+    return EXIT_OK
+
+
+def _cmd_prune(args: argparse.Namespace) -> int:
+    store = Store(args.db or _default_db())
+    try:
+        sessions, events = store.prune(int((time.time() - args.older_than) * 1000), project=args.project)
+    finally:
+        store.close()
+    scope = f" of project {args.project!r}" if args.project else ""
+    print(f"Deleted {sessions} sessions{scope} ({events} events) older than {_age(args.older_than)} from {store.path}.")
+    return EXIT_OK
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration_s(text: str) -> float:
+    """``30m``, ``12h``, ``7d``, ``2w`` (or plain seconds) in seconds."""
+    value, unit = (text[:-1], text[-1]) if text[-1:].lower() in _UNITS else (text, "s")
+    try:
+        seconds = float(value) * _UNITS[unit.lower()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an age such as 30m, 12h, 7d or 2w, not {text!r}") from None
+    if not 0 <= seconds < 1e10:
+        raise argparse.ArgumentTypeError(f"expected an age such as 30m, 12h, 7d or 2w, not {text!r}")
+    return seconds
+
+
+def _days(text: str) -> float:
+    """``--retain-days``: a positive number of days."""
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not 0 < days < 1e6:
+        raise argparse.ArgumentTypeError(f"expected a positive number of days, not {text!r}")
+    return days
+
+
+def _since(text: str) -> int:
+    """``--since``: a duration back from now, or a date (``2026-12-01``, ``2026-12-01T09:30``), as epoch ms."""
+    try:
+        return int((time.time() - _duration_s(text)) * 1000)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        return int(datetime.fromisoformat(text).timestamp() * 1000)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a duration (30m, 12h, 7d) or a date (2026-12-01), not {text!r}"
+        ) from None
+
+
+def _age(seconds: float) -> str:
+    unit = next(u for u in ("w", "d", "h", "m", "s") if seconds >= _UNITS[u] or u == "s")
+    return f"{seconds / _UNITS[unit]:g}{unit}"
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
@@ -266,7 +397,8 @@ def _replay(spool: Spool, settings: Settings, timeout_s: float) -> int:
         while (claim := spool.claim()) is not None:
             result = replay(delivery, claim, time.monotonic() + timeout_s, retry=True)
             if result is Result.FAILED:
-                why = f" (stopped: {delivery.last_detail or 'the endpoint is failing'})"
+                detail = delivery.blocked_because or delivery.last_detail or "the endpoint is failing"
+                why = f". Stopped: {detail}. {advice(detail)}"
                 break  # the endpoint is failing: stop rather than hammer it
             sent += result not in (Result.BOUNCED, Result.REFUSED)
             print(f"  {sent}/{total.files} requests, {spool.stats.get('replayed')} events", end="\r", flush=True)
@@ -277,11 +409,37 @@ def _replay(spool: Spool, settings: Settings, timeout_s: float) -> int:
     stats = spool.stats
     rate = stats.get("replayed") / elapsed if elapsed > 0 else 0.0
     lost = ", ".join(f"{stats.get(name)} {name}" for name in LOST if stats.get(name))
+    if not why and left.claimed:
+        why = f" ({left.claimed} more in flight: another process holds them, sending them right now)"
+    elif not why and left.files:
+        why = " (the server answered them with an error; they are retried, up to 5 times each)"
     print(
         f"\nSent {sent} requests ({stats.get('replayed')} events delivered) in {elapsed:.1f} s ({rate:.0f} events/s); "
-        f"{lost + '; ' if lost else ''}{left.files} requests left{why}."
+        f"{lost + '; ' if lost else ''}{left.files} requests left{why}".rstrip(".")
+        + "."
     )
     return EXIT_OK if not why and not lost else 1
+
+
+_ADVICE = (
+    ("Connection refused", "Nothing listens there: start the server, or correct SPANHIVE_ENDPOINT."),
+    ("CERTIFICATE", "TLS verification failed: point REQUESTS_CA_BUNDLE at your CA bundle, or correct the host."),
+    ("SSL", "The TLS handshake failed: is the endpoint https:// on a port that speaks TLS?"),
+    ("Name or service not known", "The host name does not resolve: correct SPANHIVE_ENDPOINT, or check DNS."),
+    ("resolution", "The host name does not resolve: correct SPANHIVE_ENDPOINT, or check DNS."),
+    ("timed out", "No answer in time: check the network, or raise SPANHIVE_EXPORT_TIMEOUT_SECONDS."),
+    ("rejected the key", "Check SPANHIVE_API_KEY (or HH_API_KEY)."),
+    ("HTTP 401", "Check SPANHIVE_API_KEY (or HH_API_KEY)."),
+    ("HTTP 403", "Check SPANHIVE_API_KEY (or HH_API_KEY)."),
+    ("endpoint is wrong", "SPANHIVE_ENDPOINT is the API's base URL, e.g. https://api.honeyhive.ai."),
+    ("429", "The server asked to wait: run this again later."),
+    ("HTTP 5", "The server failed: run this again later; nothing is lost meanwhile."),
+)
+
+
+def advice(detail: str) -> str:
+    """What to do about a failure, from its description (an HTTP status, a connection error)."""
+    return next((fix for marker, fix in _ADVICE if marker in detail), "Check the endpoint with `spanhive doctor`.")
 
 
 def _print_spool(spool: Spool) -> None:
@@ -340,7 +498,8 @@ def _check(settings: Settings) -> str:
     try:
         response = requests.post(url, json={"events": []}, headers=headers, timeout=5, allow_redirects=False)
     except requests.RequestException as exc:
-        return f"no: {type(exc).__name__} from {where}: {reason(exc)}"
+        detail = f"{type(exc).__name__} from {where}: {reason(exc)}"
+        return f"no: {detail}. {advice(detail)}"
     status = response.status_code
     if status in MISROUTED_STATUSES:
         return (
@@ -348,7 +507,9 @@ def _check(settings: Settings) -> str:
             "is the API's base URL (e.g. https://api.honeyhive.ai); batches wait in the spool until it is fixed"
         )
     if status in (401, 403):
-        return f"no: HTTP {status} from {where}: the API key was rejected (SPANHIVE_API_KEY)"
+        return f"no: HTTP {status} from {where}: the API key was rejected. {advice('HTTP 401')}"
+    if status >= 500:
+        return f"no: HTTP {status} from {where}. {advice('HTTP 500')}"
     return f"yes (HTTP {status} for an empty batch at {where})"
 
 
@@ -366,14 +527,39 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"spanhive: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"spanhive serve: {server.url}  (store {store.path}; Ctrl-C to stop)", flush=True)
+    stop = threading.Event()
+    if args.retain_days is not None:
+        threading.Thread(
+            target=_retain, args=(store, args.retain_days, stop), name="spanhive-retain", daemon=True
+        ).start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         server.server_close()
         store.close()
     return EXIT_OK
+
+
+RETAIN_EVERY_S = 3600.0
+
+
+def _retain(store: Store, days: float, stop: threading.Event) -> None:
+    """``serve --retain-days``: prune now, then every :data:`RETAIN_EVERY_S`, until ``stop``."""
+    while not stop.is_set():
+        try:
+            sessions, events = store.prune(int((time.time() - days * 86400) * 1000))
+        except StoreError as exc:
+            print(f"spanhive serve: could not prune the store: {exc}", file=sys.stderr, flush=True)
+        else:
+            if sessions:
+                print(
+                    f"spanhive serve: deleted {sessions} sessions ({events} events) older than {days:g} days",
+                    flush=True,
+                )
+        stop.wait(RETAIN_EVERY_S)
 
 
 def _cmd_relay(args: argparse.Namespace) -> int:

@@ -119,7 +119,8 @@ SELECT s.session_id, s.session_name, s.source, s.project, s.user_properties, s.e
        COALESCE(min(MIN(e.start_time), s.session_start), MIN(e.start_time), s.session_start) AS start_time,
        MAX(e.end_time) AS end_time,
        COUNT(e.event_id) AS event_count, COALESCE(SUM(e.error IS NOT NULL), 0) AS error_count,
-       TOTAL(json_extract(e.metadata, '$.total_tokens')) AS total_tokens
+       TOTAL(json_extract(e.metadata, '$.total_tokens')) AS total_tokens,
+       CASE WHEN COUNT(json_extract(e.metadata, '$.cost')) THEN TOTAL(json_extract(e.metadata, '$.cost')) END AS cost
 FROM sessions s LEFT JOIN events e ON e.session_id = s.session_id
 """
 
@@ -400,21 +401,83 @@ class Store:
             self._idle.put(conn)
 
     def list_sessions(
-        self, limit: int = 50, text: Optional[str] = None, errors_only: bool = False
+        self,
+        limit: int = 50,
+        text: Optional[str] = None,
+        errors_only: bool = False,
+        *,
+        project: Optional[str] = None,
+        user: Optional[str] = None,
+        since_ms: Optional[int] = None,
     ) -> list[dict[str, Any]]:
         """Recent sessions, newest first, with event counts, errors, timings and token totals; optionally only
-        those whose name, id or user properties contain ``text``, or only those with an error."""
-        where, params = "", []
+        those whose name, id, user properties, inputs or outputs contain ``text``, those with an error, those
+        of one ``project``, those whose user properties contain ``user``, or those started since ``since_ms``."""
+        conditions: list[str] = []
+        params: list[Any] = []
         if text:
-            where = (
-                " WHERE (s.session_name LIKE ? ESCAPE '!' OR s.session_id LIKE ? ESCAPE '!'"
-                " OR s.user_properties LIKE ? ESCAPE '!')"
-            )
-            params = ["%" + _like_escape(text) + "%"] * 3
-        having = " HAVING COALESCE(SUM(e.error IS NOT NULL), 0) > 0 OR s.error IS NOT NULL" if errors_only else ""
-        sql = _SUMMARY + where + " GROUP BY s.session_id" + having
+            columns = ("s.session_name", "s.session_id", "s.user_properties", "s.inputs", "s.outputs")
+            conditions.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '!'" for c in columns) + ")")
+            params += ["%" + _like_escape(text) + "%"] * len(columns)
+        if project:
+            conditions.append("s.project = ?")
+            params.append(project)
+        if user:
+            conditions.append("s.user_properties LIKE ? ESCAPE '!'")
+            params.append("%" + _like_escape(user) + "%")
+        having: list[str] = []
+        if errors_only:
+            having.append("(COALESCE(SUM(e.error IS NOT NULL), 0) > 0 OR s.error IS NOT NULL)")
+        if since_ms is not None:
+            having.append("start_time >= ?")
+        where = " WHERE " + " AND ".join(conditions) if conditions else ""
+        sql = _SUMMARY + where + " GROUP BY s.session_id" + (" HAVING " + " AND ".join(having) if having else "")
+        params += [since_ms] if since_ms is not None else []
         rows = self._query(sql + " ORDER BY start_time IS NULL, start_time DESC LIMIT ?", (*params, limit))
-        return [_decode(row) for row in rows]
+        return [_finite(_decode(row)) for row in rows]
+
+    def projects(self) -> list[str]:
+        """Every project a session was stored under, by name."""
+        return [
+            str(row[0])
+            for row in self._query("SELECT DISTINCT project FROM sessions WHERE project IS NOT NULL ORDER BY 1")
+        ]
+
+    def delete_sessions(self, session_ids: Iterable[str]) -> tuple[int, int]:
+        """Delete sessions and their events; how many of each were deleted."""
+        ids = list(dict.fromkeys(session_ids))
+        return self._delete("SELECT value FROM json_each(?)", (json.dumps(ids),))
+
+    def prune(self, before_ms: int, project: Optional[str] = None) -> tuple[int, int]:
+        """Delete the sessions (and their events) that started before ``before_ms``, epoch milliseconds, of
+        one ``project`` or all; how many of each were deleted. A session's start is its stated start, else its
+        first event's, else when it was first stored."""
+        started = (
+            "COALESCE(s.session_start, (SELECT MIN(e.start_time) FROM events e WHERE e.session_id = s.session_id),"
+            " CAST(s.created_at * 1000 AS INTEGER))"
+        )
+        sql = f"SELECT s.session_id FROM sessions s WHERE {started} < ?" + (" AND s.project = ?" if project else "")
+        return self._delete(sql, (before_ms, project) if project else (before_ms,))
+
+    def _delete(self, select_ids: str, params: tuple[Any, ...]) -> tuple[int, int]:
+        def delete(conn: sqlite3.Connection) -> tuple[int, int]:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (session_id TEXT PRIMARY KEY)")
+                conn.execute("DELETE FROM doomed")
+                conn.execute(f"INSERT OR IGNORE INTO doomed {select_ids}", params)
+                events = conn.execute("DELETE FROM events WHERE session_id IN (SELECT session_id FROM doomed)")
+                sessions = conn.execute("DELETE FROM sessions WHERE session_id IN (SELECT session_id FROM doomed)")
+                counts = (sessions.rowcount, events.rowcount)
+                conn.execute("DELETE FROM doomed")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return counts
+
+        result: tuple[int, int] = self._write(delete)
+        return result
 
     def find_session_id(self, prefix: str) -> Optional[str]:
         """The session id equal to ``prefix`` or the only one starting with it; ``None`` if none.
@@ -435,7 +498,7 @@ class Store:
         rows = self._query(_SUMMARY + " WHERE s.session_id = ? GROUP BY s.session_id", (session_id,))
         if not rows:
             return None
-        session = _decode(rows[0])
+        session = _finite(_decode(rows[0]))
         props = _decode(self._query("SELECT * FROM sessions WHERE session_id = ?", (session_id,))[0])
         del props["session_start"]  # the summary's start_time counts it
         session.update(props)
@@ -533,6 +596,15 @@ def _update(conn: sqlite3.Connection, table: str, key: str, row_id: str, fields:
         assignments = ", ".join(f"{name} = ?" for name in changes)
         conn.execute(f"UPDATE {table} SET {assignments} WHERE {key} = ?", (*changes.values(), row_id))
     return True
+
+
+def _finite(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary whose sums are numbers JSON can hold (costs summed past a float's range are unknown)."""
+    for key in ("total_tokens", "cost"):
+        value = summary.get(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            summary[key] = None
+    return summary
 
 
 def _like_escape(text: str) -> str:

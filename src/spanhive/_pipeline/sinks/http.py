@@ -179,9 +179,12 @@ def _broke_before_answer(exc: Exception) -> bool:
 
 
 def reason(exc: Exception) -> str:
-    """The useful end of a network error (``[Errno 111] Connection refused``), not urllib3's whole chain."""
+    """The useful end of a network error (``[Errno 111] Connection refused``, ``[SSL:
+    CERTIFICATE_VERIFY_FAILED] …``), not urllib3's whole chain."""
     text = str(exc)
-    match = re.search(r"\[Errno -?\d+\][^'\")]*|Read timed out|Connection aborted|timed out", text)
+    match = re.search(
+        r"\[SSL[^\]]*\][^'\")]*|\[Errno -?\d+\][^'\")]*|Read timed out|Connection aborted|timed out", text
+    )
     return match.group(0).strip() if match else text[:120]
 
 
