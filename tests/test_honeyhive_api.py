@@ -157,6 +157,22 @@ def test_a_single_session_batch_makes_the_named_session_it_describes(
     assert events["search"]["parent_id"] == answer.session_id
 
 
+def test_a_batch_naming_no_session_answers_the_one_it_made(server: IngestServer) -> None:
+    """It answered ``"session_id": null`` although it had made sessions; its events now share the one made."""
+    client = HoneyHive(api_key="local", server_url=server.url)
+    answer = client.events.create_batch(
+        PostEventBatchRequest(
+            events=[
+                {"event_type": "tool", "event_name": "search", "inputs": {"query": "pears"}},
+                {"event_type": "chain", "event_name": "answer", "inputs": {}, "outputs": {"text": "three"}},
+            ]
+        )
+    )
+    assert answer.success
+    assert answer.session_id
+    assert set(_by_session(client, str(answer.session_id))) >= {"search", "answer"}
+
+
 def test_listing_pages_through_events_with_filters(server: IngestServer) -> None:
     client = HoneyHive(api_key="local", server_url=server.url)
     answer = client.events.create_batch(

@@ -359,7 +359,7 @@ def test_reader_connections_do_not_pile_up(server: IngestServer) -> None:
     for _ in range(20):
         requests.get(server.url + "/v1/events", params={"session_id": "none"}, timeout=10)
     before = len(os.listdir("/proc/self/fd"))
-    for _ in range(1000):
+    for _ in range(10_000):
         requests.get(server.url + "/v1/events", params={"session_id": "none"}, timeout=10)
     assert len(os.listdir("/proc/self/fd")) - before < 8
 

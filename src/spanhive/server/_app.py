@@ -22,7 +22,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any, Optional, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -34,7 +34,7 @@ from spanhive._pipeline.pack import Body
 from spanhive._records import DICT_FIELDS
 from spanhive._version import __version__
 from spanhive.server import _export, _schema, _viewer
-from spanhive.store import Store
+from spanhive.store import Store, StoreError
 
 _logger = logging.getLogger(__name__)
 
@@ -335,6 +335,9 @@ class _Handler(BaseHTTPRequestHandler):
             if otlp is not None:  # OTLP's own error body: a google.rpc.Status in the request's encoding
                 code = _otlp.code_for(exc.status)
                 self._send(exc.status, _otlp.error_status(otlp, code, exc.message), otlp, exc.headers)
+            elif method == "GET" and "text/html" in (self.headers.get("Accept") or ""):  # a browser: a page
+                page = _viewer.error_page(exc.status, exc.message).encode()
+                self._send(exc.status, page, "text/html; charset=utf-8", {**_viewer.PAGE_HEADERS, **exc.headers})
             else:
                 self._send_json(exc.status, _error_body(exc.status, exc.message), exc.headers)
         except (ConnectionError, TimeoutError):
@@ -495,7 +498,9 @@ class _Handler(BaseHTTPRequestHandler):
         single = body.pop("is_single_session", None) if single is None else single
         props = body.pop("session_properties", None) or body.pop("session", None)
         props = props if single else None
-        session_id = (props or {}).get("session_id") or (str(uuid.uuid4()) if single else None)
+        session_id = (props or {}).get("session_id")
+        if not session_id and (single or not all(e.get("session_id") for e in body["events"] if isinstance(e, dict))):
+            session_id = str(uuid.uuid4())  # one new session for the batch's events that name none
         events = [_complete(event, session_id) for event in body["events"]]
         batch = {**body, "events": events, "single_session": bool(single)}
         if single:
@@ -503,7 +508,7 @@ class _Handler(BaseHTTPRequestHandler):
         stored = self.server.store.ingest_batch(batch)
         answer: dict[str, Any] = {"success": True, "event_ids": stored}
         sessions = {event["session_id"] for event in events}
-        if session_id is not None or len(sessions) == 1:  # the one session the events went to, made or not
+        if session_id is not None or len(sessions) == 1:  # the session made, or the one the events went to
             answer["session_id"] = session_id or sessions.pop()
         self._send_json(200, answer)
 
@@ -649,15 +654,40 @@ class _Handler(BaseHTTPRequestHandler):
         if len(text) > MAX_QUERY_CHARS:
             raise HttpError(400, f"q: at most {MAX_QUERY_CHARS} characters")
         errors_only = query.get("errors", [""])[0] in ("1", "on", "true")
-        sessions = self.server.store.list_sessions(limit=200, text=text or None, errors_only=errors_only)
-        page = _viewer.session_list(sessions, text, errors_only)
+        project = query.get("project", [""])[0][:MAX_QUERY_CHARS]
+        since = query.get("since", [""])[0]
+        ranges = {value: seconds for value, _, seconds in _viewer.SINCE_CHOICES}
+        if since not in ranges:
+            raise HttpError(400, f"since: one of {', '.join(repr(v) for v in ranges if v)}")
+        store = self.server.store
+        sessions = store.list_sessions(
+            limit=200,
+            text=text or None,
+            errors_only=errors_only,
+            project=project or None,
+            since_ms=int((time.time() - ranges[since]) * 1000) if since else None,
+        )
+        live = query.get("live", [""])[0] != "0"
+        page = _viewer.session_list(
+            sessions, text, errors_only, project=project, since=since, projects=store.projects(), live=live
+        )
         self._send(200, page.encode(), "text/html; charset=utf-8", _viewer.PAGE_HEADERS)
 
     def _get_session_page(self, session_id: str) -> None:
-        session = self.server.store.get_session(session_id)
+        store = self.server.store
+        try:
+            found = store.find_session_id(unquote(session_id))  # a prefix of an id will do
+        except StoreError as exc:
+            raise HttpError(404, str(exc)) from None
+        session = store.get_session(found) if found else None
         if session is None:
-            raise HttpError(404, f"no session {session_id!r}")
-        page = _viewer.session_page(session)
+            raise HttpError(404, f"no session {unquote(session_id)!r}")
+        if found != unquote(session_id):
+            self._send(302, b"", "text/plain", {"Location": f"/sessions/{quote(str(found), safe='')}"})
+            return
+        ends = [e["end_time"] for e in session["events"] if isinstance(e.get("end_time"), (int, float))]
+        live = bool(ends) and time.time() * 1000 - max(ends) < LIVE_FOR_MS
+        page = _viewer.session_page(session, live=live)
         self._send(200, page.encode(), "text/html; charset=utf-8", _viewer.PAGE_HEADERS)
 
     def _get_static(self, name: str) -> None:
@@ -696,6 +726,8 @@ _ROUTES: list[Route] = [
 ]
 
 
+LIVE_FOR_MS = 60_000
+"""A session whose last event ended less than this long ago may still grow: its page reloads itself."""
 MAX_QUERY_CHARS = 1000
 MAX_INTEGER = 2**53
 """The largest integer taken: JSON's exact range (and, summed by the thousand, still in SQLite's)."""

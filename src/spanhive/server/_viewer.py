@@ -12,7 +12,7 @@ from html import escape
 from importlib import resources
 from string import Template
 from typing import Any, Optional
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -24,11 +24,23 @@ STATIC = {"style.css": "text/css; charset=utf-8"}
 _FIELDS = ("inputs", "outputs", "config", "metadata", "metrics", "feedback", "user_properties")
 
 
-def _base(title: str, body: str) -> str:
+def _base(title: str, body: str, refresh_s: Optional[int] = None) -> str:
+    """A page. ``refresh_s``: the browser loads it again after that many seconds (a ``<meta>`` refresh: pages
+    stay live with no script, so the Content-Security-Policy can keep forbidding all of them)."""
     template = Template(
         resources.files("spanhive.server").joinpath("templates").joinpath("base.html").read_text("utf-8")
     )
-    return template.substitute(title=escape(title), body=body)
+    head = f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s else ""
+    return template.substitute(title=escape(title), body=body, head=head)
+
+
+def error_page(status: int, message: str) -> str:
+    """What a browser shows for a page that is not there (an API client gets JSON)."""
+    body = f"""
+<p><a href="/">← all sessions</a></p>
+<h1>{"Not found" if status == 404 else f"Error {status}"}</h1>
+<p>{escape(message)}</p>"""
+    return _base("Not found" if status == 404 else f"Error {status}", body)
 
 
 def login_page(failed: bool) -> str:
@@ -69,7 +81,36 @@ def _user(properties: Any) -> str:
     return str(value)
 
 
-def session_list(sessions: list[dict[str, Any]], text: str, errors_only: bool) -> str:
+def _cost(value: Any) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "-"
+    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+
+
+SINCE_CHOICES = (
+    ("", "any time", 0),
+    ("1h", "last hour", 3600),
+    ("24h", "last 24 hours", 86400),
+    ("7d", "last 7 days", 7 * 86400),
+    ("30d", "last 30 days", 30 * 86400),
+)
+"""The session list's time ranges: a ``since`` value, its label, and how far back it reaches in seconds."""
+LIVE_REFRESH_S = 5
+"""How often a live page loads itself again."""
+
+
+def session_list(
+    sessions: list[dict[str, Any]],
+    text: str,
+    errors_only: bool,
+    *,
+    project: str = "",
+    since: str = "",
+    projects: Optional[list[str]] = None,
+    live: bool = True,
+) -> str:
+    """The session list, with its filters; live (reloading every :data:`LIVE_REFRESH_S`) unless ``live`` is
+    off, since a reload would lose what someone is typing into the filter."""
     rows = []
     for s in sessions:
         span = (
@@ -78,34 +119,53 @@ def session_list(sessions: list[dict[str, Any]], text: str, errors_only: bool) -
             else None
         )
         tokens = s.get("total_tokens")
-        href = f"/sessions/{quote(s['session_id'])}"
+        href = f"/sessions/{quote(s['session_id'], safe='')}"
         rows.append(
             "<tr>"
             f'<td><a href="{escape(href)}">{escape(s.get("session_name") or s["session_id"])}</a></td>'
+            f"<td>{escape(s.get('project') or '-')}</td>"
             f"<td>{escape(s.get('source') or '-')}</td>"
             f"<td>{escape(_user(s.get('user_properties')))}</td>"
             f"<td>{escape(_when(s.get('start_time')))}</td>"
             f'<td class="num">{escape(_duration(span))}</td>'
             f'<td class="num">{s.get("event_count", 0)}</td>'
-            f'<td class="num">{escape(str(int(tokens)) if isinstance(tokens, (int, float)) else "-")}</td>'
+            f'<td class="num">{escape(str(int(tokens)) if isinstance(tokens, (int, float)) and tokens else "-")}</td>'
+            f'<td class="num">{escape(_cost(s.get("cost")))}</td>'
             f'<td class="num{" err" if s.get("error_count") else ""}">{s.get("error_count", 0)}</td>'
             "</tr>"
         )
+    filtered = bool(text or errors_only or project or since)
+    empty = "No sessions match these filters." if filtered else "No sessions yet."
+    project_options = "".join(
+        f'<option value="{escape(p)}"{" selected" if p == project else ""}>{escape(p)}</option>'
+        for p in dict.fromkeys([*(projects or []), *([project] if project else [])])
+    )
+    since_options = "".join(
+        f'<option value="{value}"{" selected" if value == since else ""}>{label}</option>'
+        for value, label, _ in SINCE_CHOICES
+    )
+    here = {"q": text, "errors": "1" if errors_only else "", "project": project, "since": since}
+    toggle = "/?" + urlencode({**{k: v for k, v in here.items() if v}, **({"live": "0"} if live else {})})
+    live_link = f'<a class="live" href="{escape(toggle)}">{"● live: pause" if live else "○ paused: go live"}</a>'
     body = f"""
 <h1>Sessions</h1>
 <form class="filters" method="get" action="/">
-  <input type="search" name="q" value="{escape(text)}" placeholder="Filter by name, id or user">
+  <input type="search" name="q" value="{escape(text)}" placeholder="Filter by name, id, user, inputs or outputs">
+  <select name="project"><option value="">all projects</option>{project_options}</select>
+  <select name="since">{since_options}</select>
   <label><input type="checkbox" name="errors" value="1"{" checked" if errors_only else ""}> with errors only</label>
+  {"" if live else '<input type="hidden" name="live" value="0">'}
   <button type="submit">Filter</button>
+  {live_link}
 </form>
 <table id="sessions">
-<thead><tr><th>Name</th><th>Source</th><th>User</th><th>Start</th><th>Duration</th><th>Events</th><th>Tokens</th>
-<th>Errors</th></tr></thead>
+<thead><tr><th>Name</th><th>Project</th><th>Source</th><th>User</th><th>Start</th><th>Duration</th><th>Events</th>
+<th>Tokens</th><th>Cost</th><th>Errors</th></tr></thead>
 <tbody>
-{"".join(rows) or '<tr><td colspan="8" class="muted">No sessions yet.</td></tr>'}
+{"".join(rows) or f'<tr><td colspan="10" class="muted">{empty}</td></tr>'}
 </tbody>
 </table>"""
-    return _base("Sessions", body)
+    return _base("Sessions", body, LIVE_REFRESH_S if live else None)
 
 
 MAX_DEPTH = 200
@@ -180,12 +240,18 @@ def _field(name: str, value: Any) -> str:
             if rendered_output:
                 parts.append(f'<div class="chat">{rendered_output}</div>')
                 value = {k: v for k, v in value.items() if k not in ("role", "content")}
+    if isinstance(value, dict):
+        traces = {k: v for k, v in value.items() if isinstance(v, str) and k.endswith("stacktrace")}
+        for key, trace in traces.items():  # as the text it is: a JSON string would show its newlines as \\n
+            parts.append(f'<h4>{escape(key)}</h4><pre class="trace">{escape(trace)}</pre>')
+        value = {k: v for k, v in value.items() if k not in traces}
     if value:
         parts.append(_json_block(value))
     return f'<section class="field {escape(name)}"><h3>{escape(name)}</h3>{"".join(parts)}</section>'
 
 
-def session_page(session: dict[str, Any]) -> str:
+def session_page(session: dict[str, Any], live: bool = False) -> str:
+    """A session's page; ``live`` (a session still receiving events): it reloads every :data:`LIVE_REFRESH_S`."""
     events = session["events"]
     nodes = _flat(tree(events, session["session_id"]))
     starts = [e["start_time"] for e in events if isinstance(e.get("start_time"), (int, float))]
@@ -211,8 +277,10 @@ def session_page(session: dict[str, Any]) -> str:
         )
         error = f' <span class="err">{escape(str(event["error"]))}</span>' if event.get("error") else ""
         fields = "".join(_field(name, event.get(name)) for name in _FIELDS)
-        details.append(
-            f'<details class="event" id="{escape(event["event_id"])}"><summary>'
+        inputs = event.get("inputs")
+        conversation = kind == "model" or (isinstance(inputs, dict) and bool(inputs.get("chat_history")))
+        details.append(  # a model call opens on its conversation; the rest on a click
+            f'<details class="event" id="{escape(event["event_id"])}"{" open" if conversation else ""}><summary>'
             f'{"&nbsp;" * 3 * depth}<span class="type {kind}">{escape(kind)}</span> '
             f"<strong>{escape(str(event.get('event_name')))}</strong> "
             f'<span class="muted">{escape(_duration(duration))}</span>{error}</summary>'
@@ -240,4 +308,4 @@ def session_page(session: dict[str, Any]) -> str:
 <h2>Events</h2>
 <div id="events">{"".join(details)}</div>
 {f'<h2>Session</h2><div class="fields">{session_fields}</div>' if session_fields else ""}"""
-    return _base(str(session.get("session_name") or session["session_id"]), body)
+    return _base(str(session.get("session_name") or session["session_id"]), body, LIVE_REFRESH_S if live else None)
