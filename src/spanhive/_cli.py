@@ -10,14 +10,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
 import requests
 
-from spanhive import _build, _config, _gzip, _json
+from spanhive import _build, _config, _gzip, _json, _transfer
 from spanhive import environment_variables as ev
 from spanhive._config import Settings
 from spanhive._pipeline.deliver import LOST, MISROUTED_STATUSES, Delivery, Result
@@ -197,6 +197,30 @@ def _add_data_commands(commands: Any, db_help: str) -> None:
     prune.add_argument("--db", type=_db, help=db_help)
     prune.set_defaults(run=_cmd_prune)
 
+    export = commands.add_parser(
+        "export",
+        help="write sessions out as JSON lines",
+        description="Write sessions, one JSON document per line: HoneyHive batch bodies (json, lossless) or "
+        "OTLP/JSON trace requests (otlp-json, as the Collector's file exporter writes them).",
+    )
+    export.add_argument("session_ids", nargs="*", metavar="SESSION_ID", help="session ids, or unambiguous prefixes")
+    export.add_argument("--all", action="store_true", help="every session in the store")
+    export.add_argument("--format", choices=_transfer.FORMATS, default="json", help="default: json")
+    export.add_argument("-o", "--output", type=Path, help="the file to write (default: standard output)")
+    export.add_argument("--db", type=_db, help=db_help)
+    export.set_defaults(run=_cmd_export)
+
+    imports = commands.add_parser(
+        "import",
+        help="read sessions from JSON lines files",
+        description="Store what files of JSON lines hold: batch bodies (spanhive export) or OTLP/JSON trace "
+        "requests (spanhive export --format otlp-json, the Collector's file exporter). Importing twice stores "
+        "once.",
+    )
+    imports.add_argument("files", nargs="+", type=Path, metavar="FILE", help="files to read ('-': standard input)")
+    imports.add_argument("--db", type=_db, help="the store to write into (default: as for the other commands)")
+    imports.set_defaults(run=_cmd_import)
+
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
@@ -280,6 +304,82 @@ def _cmd_prune(args: argparse.Namespace) -> int:
     scope = f" of project {args.project!r}" if args.project else ""
     print(f"Deleted {sessions} sessions{scope} ({events} events) older than {_age(args.older_than)} from {store.path}.")
     return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    if bool(args.session_ids) == args.all:
+        print("spanhive: name the sessions to export, or pass --all", file=sys.stderr)
+        return EXIT_USAGE
+    store = _open(args)
+    try:
+        ids = store.session_ids() if args.all else [store.find_session_id(p) for p in args.session_ids]
+        unknown = [prefix for prefix, found in zip(args.session_ids, ids, strict=False) if found is None]
+        if unknown:
+            print(f"spanhive: no session {', '.join(map(repr, unknown))} in {store.path}", file=sys.stderr)
+            return EXIT_USAGE
+        found = [i for i in ids if i is not None]
+        documents = _transfer.batches(store, found) if args.format == "json" else _transfer.otlp_requests(store, found)
+        out = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
+        try:
+            count = 0
+            for document in documents:
+                out.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
+                count += 1
+        finally:
+            if args.output:
+                out.close()
+    finally:
+        store.close()
+    if args.output:
+        print(f"Wrote {count} sessions to {args.output} ({args.format}).", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    store = Store(args.db or _default_db())
+    total = _transfer.Imported()
+    try:
+        for path in args.files:
+            try:
+                handle = sys.stdin.buffer if str(path) == "-" else path.open("rb")
+            except OSError as exc:
+                print(f"spanhive: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+                return EXIT_USAGE
+            with handle:
+                size = 0 if str(path) == "-" else path.stat().st_size
+                done = _transfer.import_lines(store, enumerate(handle, 1), _progress(path, handle, size))
+            for why in done.skipped:
+                print(f"spanhive: {path}: {why}; skipped", file=sys.stderr)
+            total.batches += done.batches
+            total.otlp_requests += done.otlp_requests
+            total.events += done.events
+            total.spans += done.spans
+            total.skipped += done.skipped
+    finally:
+        store.close()
+    skipped = f"; {len(total.skipped)} lines skipped" if total.skipped else ""
+    print(
+        f"Imported {total.batches} batches ({total.events} events) and {total.otlp_requests} OTLP requests "
+        f"({total.spans} spans) into {store.path}{skipped}."
+    )
+    return EXIT_OK if not total.skipped else 1
+
+
+def _progress(path: Path, handle: Any, size: int) -> Optional[Callable[[_transfer.Imported], None]]:
+    """A progress line on a terminal's stderr, at most ten times a second, for a file of known size."""
+    if not size or not sys.stderr.isatty():
+        return None
+    shown = [0.0]
+
+    def show(done: _transfer.Imported) -> None:
+        now = time.monotonic()
+        if now - shown[0] >= 0.1:
+            shown[0] = now
+            share = min(1.0, handle.tell() / size)
+            bar = "#" * int(share * 30)
+            print(f"\r  {path.name} [{bar:<30}] {share:4.0%}", end="", file=sys.stderr, flush=True)
+
+    return show
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

@@ -262,7 +262,7 @@ class SessionExporter(SpanExporter):
         """Where sessions go, on stderr, once per process (whichever exporter gets there first), so that a
         first run is never silent about it; ``SPANHIVE_QUIET`` hides it. Not for ``spanhive relay``, which
         prints its own banner and forwards what many apps send."""
-        global _announced  # noqa: PLW0603 - once per process
+        global _announced  # once per process, whichever exporter gets there first
         if _announced or self._relaying or self.settings.quiet:
             return
         with _announce_lock:

@@ -87,8 +87,11 @@ ON CONFLICT (event_id) DO UPDATE SET
     {", ".join(f"{c} = excluded.{c}" for c in _EVENT_COLUMNS if c not in ("event_id", "children_ids"))},
     children_ids = (
         SELECT json_group_array(value) FROM (
-            SELECT value FROM json_each(events.children_ids)
-            UNION SELECT value FROM json_each(excluded.children_ids)
+            SELECT value, 0 AS part, key FROM json_each(events.children_ids)
+            UNION ALL
+            SELECT value, 1, key FROM json_each(excluded.children_ids)
+            WHERE value NOT IN (SELECT value FROM json_each(events.children_ids))
+            ORDER BY part, key
         )
     )
 """
@@ -435,6 +438,28 @@ class Store:
         params += [since_ms] if since_ms is not None else []
         rows = self._query(sql + " ORDER BY start_time IS NULL, start_time DESC LIMIT ?", (*params, limit))
         return [_finite(_decode(row)) for row in rows]
+
+    def batch(self, session_id: str) -> Optional[dict[str, Any]]:
+        """A session as the one ``POST /events/batch`` body that stores it again as it is (its properties and
+        its events, every field as stored); ``None`` if unknown."""
+        rows = self._query("SELECT * FROM sessions WHERE session_id = ?", (session_id,))
+        if not rows:
+            return None
+        stored = _decode(rows[0])
+        props = {k: stored[k] for k in ("session_id", "session_name", "source", "error", *DICT_FIELDS)}
+        if stored["session_start"] is not None:
+            props["start_time"] = stored["session_start"]
+        events = [
+            _decode(row)
+            for row in self._query(
+                "SELECT * FROM events WHERE session_id = ? ORDER BY start_time, event_id", (session_id,)
+            )
+        ]
+        return {"single_session": True, "session_properties": props, "events": events}
+
+    def session_ids(self) -> list[str]:
+        """Every session's id, oldest first."""
+        return [str(row[0]) for row in self._query("SELECT session_id FROM sessions ORDER BY created_at, session_id")]
 
     def projects(self) -> list[str]:
         """Every project a session was stored under, by name."""
