@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import spanhive
 from spanhive.store import Store, StoreError
-from spanhive.store._store import WAL_TRUNCATE_BYTES
+from spanhive.store._store import MIGRATIONS, WAL_TRUNCATE_BYTES
 from tests.conftest import make_provider
 
 Recorded = tuple[TracerProvider, InMemorySpanExporter]
@@ -133,10 +133,41 @@ def test_prefix_lookup(store: Store) -> None:
 def test_schema_is_versioned_and_migrations_run_once(tmp_path: Path) -> None:
     Store(tmp_path / "m.db").close()
     again = Store(tmp_path / "m.db")
-    assert again.schema_version == 2
+    assert again.schema_version == 3
     rows = sqlite3.connect(tmp_path / "m.db").execute("SELECT version FROM migrations").fetchall()
-    assert rows == [(1,), (2,)]
+    assert rows == [(1,), (2,), (3,)]
     assert sqlite3.connect(tmp_path / "m.db").execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_store_of_the_previous_version_lists_by_start_once_migrated(tmp_path: Path) -> None:
+    """Version 3 keeps each session's start in an indexed column; a version-2 store gets it from its events."""
+    path = tmp_path / "v2.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
+    for version, name, sql in MIGRATIONS[:2]:
+        conn.executescript(sql)
+        conn.execute("INSERT INTO migrations VALUES (?, ?, 0)", (version, name))
+    for n, start in enumerate((3_000, 1_000, 2_000)):
+        conn.execute("INSERT INTO sessions (session_id, created_at, updated_at) VALUES (?, 0, 0)", (f"s{n}",))
+        conn.execute(
+            "INSERT INTO events (event_id, session_id, start_time, end_time) VALUES (?, ?, ?, ?)",
+            (f"e{n}", f"s{n}", start, start + 5),
+        )
+    conn.commit()
+    conn.close()
+    reader = Store(path, readonly=True)  # `spanhive sessions` on a store an earlier version wrote: upgraded
+    assert reader.schema_version == 3
+    assert [s["session_id"] for s in reader.list_sessions()] == ["s0", "s2", "s1"]
+    reader.close()
+    store = Store(path)
+    assert [(s["session_id"], s["start_time"]) for s in store.list_sessions()] == [
+        ("s0", 3_000), ("s2", 2_000), ("s1", 1_000)
+    ]  # fmt: skip
+    store.ingest_batch({"events": [{"event_id": "e9", "session_id": "s1", "event_type": "tool", "start_time": 4_000}]})
+    assert [s["session_id"] for s in store.list_sessions()] == ["s0", "s2", "s1"]  # a later event: same start
+    store.ingest_batch({"events": [{"event_id": "e8", "session_id": "s1", "event_type": "tool", "start_time": 500}]})
+    assert [s["session_id"] for s in store.list_sessions(since_ms=1_500)] == ["s0", "s2"]
+    store.close()
 
 
 def test_missing_and_corrupt_files_raise_store_error(tmp_path: Path) -> None:

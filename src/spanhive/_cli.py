@@ -13,26 +13,23 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-import requests
-
-from spanhive import _build, _config, _gzip, _json, _transfer
+from spanhive import _config
 from spanhive import environment_variables as ev
 from spanhive._config import Settings
-from spanhive._pipeline.deliver import LOST, MISROUTED_STATUSES, Delivery, Result
-from spanhive._pipeline.drain import replay
-from spanhive._pipeline.sinks import BATCH_PATH, Sink
-from spanhive._pipeline.sinks.http import HttpSink, reason
-from spanhive._pipeline.sinks.store import StoreSink
-from spanhive._retry import Retrier
-from spanhive._spool import Spool
-from spanhive._stats import Stats
 from spanhive._version import __version__
 from spanhive.exceptions import ConfigError
-from spanhive.server import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, IngestServer, is_loopback
-from spanhive.server._relay import DEFAULT_RELAY_PORT, RelayServer
+from spanhive.server import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, DEFAULT_RELAY_PORT
 from spanhive.store import Store, StoreError
+
+if TYPE_CHECKING:
+    from spanhive import _transfer
+    from spanhive._spool import Spool
+
+# The commands that deliver, serve or move data load what they need when they run (the imports marked
+# PLC0415 below): the exporter's dependencies take a few hundred milliseconds to import, and `spanhive
+# sessions` over a store of a million events answers in less.
 
 EXIT_OK = 0
 EXIT_USAGE = 2  # also: unknown session, missing or unreadable database
@@ -205,7 +202,7 @@ def _add_data_commands(commands: Any, db_help: str) -> None:
     )
     export.add_argument("session_ids", nargs="*", metavar="SESSION_ID", help="session ids, or unambiguous prefixes")
     export.add_argument("--all", action="store_true", help="every session in the store")
-    export.add_argument("--format", choices=_transfer.FORMATS, default="json", help="default: json")
+    export.add_argument("--format", choices=("json", "otlp-json"), default="json", help="default: json")
     export.add_argument("-o", "--output", type=Path, help="the file to write (default: standard output)")
     export.add_argument("--db", type=_db, help=db_help)
     export.set_defaults(run=_cmd_export)
@@ -307,6 +304,8 @@ def _cmd_prune(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from spanhive import _transfer  # noqa: PLC0415 - see the imports
+
     if bool(args.session_ids) == args.all:
         print("spanhive: name the sessions to export, or pass --all", file=sys.stderr)
         return EXIT_USAGE
@@ -336,6 +335,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    from spanhive import _transfer  # noqa: PLC0415 - see the imports
+
     store = Store(args.db or _default_db())
     total = _transfer.Imported()
     try:
@@ -456,6 +457,9 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _spool_for(args: argparse.Namespace) -> tuple[Spool, Settings]:
+    from spanhive._spool import Spool  # noqa: PLC0415 - see the imports
+    from spanhive._stats import Stats  # noqa: PLC0415 - see the imports
+
     settings = _config.resolve()
     directory = args.dir or settings.spool_dir or _config.default_spool_dir(settings.endpoint)
     return Spool(directory, settings.spool_max_bytes, Stats()), settings
@@ -482,6 +486,13 @@ def _cmd_spool(args: argparse.Namespace) -> int:
 
 
 def _replay(spool: Spool, settings: Settings, timeout_s: float) -> int:
+    from spanhive._pipeline.deliver import LOST, Delivery, Result  # noqa: PLC0415 - see the imports
+    from spanhive._pipeline.drain import replay  # noqa: PLC0415 - see the imports
+    from spanhive._pipeline.sinks import Sink  # noqa: PLC0415 - see the imports
+    from spanhive._pipeline.sinks.http import HttpSink  # noqa: PLC0415 - see the imports
+    from spanhive._pipeline.sinks.store import StoreSink  # noqa: PLC0415 - see the imports
+    from spanhive._retry import Retrier  # noqa: PLC0415 - see the imports
+
     if settings.disabled:
         print(f"spanhive: the exporter is disabled here ({settings.disabled_reason}); nothing sent", file=sys.stderr)
         return EXIT_USAGE
@@ -552,6 +563,10 @@ def _print_spool(spool: Spool) -> None:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
+    from spanhive import _build, _gzip, _json  # noqa: PLC0415 - see the imports
+    from spanhive._spool import Spool  # noqa: PLC0415 - see the imports
+    from spanhive._stats import Stats  # noqa: PLC0415 - see the imports
+
     settings = _config.resolve()
     print(f"spanhive {__version__}")
     print(f"Endpoint   {_config.shown(settings.endpoint) or '-'}")
@@ -584,6 +599,12 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 def _check(settings: Settings) -> str:
     """Whether the destination takes batches: the store opens, or the API answers an empty batch on the
     route the exporter posts to (a ``404``/``405`` there means the endpoint itself is wrong)."""
+    import requests  # noqa: PLC0415 - see the imports
+
+    from spanhive._pipeline.deliver import MISROUTED_STATUSES  # noqa: PLC0415 - see the imports
+    from spanhive._pipeline.sinks import BATCH_PATH  # noqa: PLC0415 - see the imports
+    from spanhive._pipeline.sinks.http import reason  # noqa: PLC0415 - see the imports
+
     if settings.store_path is not None:
         try:
             Store(settings.store_path).close()
@@ -614,6 +635,8 @@ def _check(settings: Settings) -> str:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from spanhive.server import IngestServer  # noqa: PLC0415 - see the imports
+
     key = _serve_key()
     if key == "":
         return EXIT_USAGE
@@ -664,6 +687,7 @@ def _retain(store: Store, days: float, stop: threading.Event) -> None:
 
 def _cmd_relay(args: argparse.Namespace) -> int:
     from spanhive._exporter import SessionExporter  # noqa: PLC0415 - only this command builds an exporter
+    from spanhive.server._relay import RelayServer  # noqa: PLC0415 - see the imports
 
     key = _serve_key()
     if key == "":
@@ -721,6 +745,8 @@ def _serve_key() -> Optional[str]:
 
 
 def _warn_if_open(host: str, api_key: Optional[str], what: str) -> None:
+    from spanhive.server import is_loopback  # noqa: PLC0415 - see the imports
+
     if api_key is None and not is_loopback(host):
         print(
             f"spanhive: WARNING: listening on {host} without a key ({ev.SPANHIVE_SERVE_API_KEY}): anyone who "

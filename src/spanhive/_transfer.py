@@ -27,7 +27,6 @@ from spanhive._pipeline.map import Defaults
 from spanhive._records import DICT_FIELDS
 from spanhive.store import Store
 
-FORMATS = ("json", "otlp-json")
 _SCOPE = "spanhive.export"
 _MAPPED_METADATA = frozenset({"trace_id", "span_id", "otel.scope.name", "otel.scope.version", "service.name"})
 """Metadata that mapping a span writes from the span itself (ids, scope, resource), not from attributes."""

@@ -34,13 +34,11 @@ from spanhive._pipeline.pack import Body
 from spanhive._records import DICT_FIELDS
 from spanhive._version import __version__
 from spanhive.server import _export, _schema, _viewer
+from spanhive.server._defaults import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT
 from spanhive.store import Store, StoreError
 
 _logger = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8787
-DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024  # bytes, compressed or not, after decompression too
 DEFAULT_MAX_INFLIGHT = 16
 """OTLP requests taken in at once; more are answered ``503`` with ``Retry-After``."""
 SATURATED_RETRY_AFTER_S = 1

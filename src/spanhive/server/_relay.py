@@ -21,17 +21,14 @@ from opentelemetry.sdk.trace import ReadableSpan
 from spanhive._exporter import SessionExporter
 from spanhive._pipeline.deliver import Result
 from spanhive.server._app import (
-    DEFAULT_HOST,
-    DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_INFLIGHT,
     RELAY_ROUTES,
     Accepted,
     HttpError,
     Receiver,
 )
+from spanhive.server._defaults import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_RELAY_PORT
 
-DEFAULT_RELAY_PORT = 4318
-"""OTLP/HTTP's own port, so that an SDK's or the Collector's default endpoint reaches a relay."""
 FULL_RETRY_AFTER_S = 5
 """What a relay whose spool is full asks senders to wait: about one probe of the backend."""
 AUTH_RETRY_AFTER_S = 60
@@ -110,4 +107,4 @@ class RelayServer(Receiver):
         return self
 
 
-__all__ = ["DEFAULT_RELAY_PORT", "RelayServer"]
+__all__ = ["RelayServer"]

@@ -74,6 +74,18 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         "a session's start as its client stated it",
         "ALTER TABLE sessions ADD COLUMN session_start INTEGER;",
     ),
+    (
+        3,
+        "a session's start, kept as events arrive, indexed: the list of a store of millions answers at once",
+        """
+        ALTER TABLE sessions ADD COLUMN started INTEGER;
+        UPDATE sessions SET started = COALESCE(
+            min(session_start, (SELECT MIN(start_time) FROM events WHERE session_id = sessions.session_id)),
+            session_start, (SELECT MIN(start_time) FROM events WHERE session_id = sessions.session_id));
+        CREATE INDEX sessions_by_start ON sessions (started);
+        CREATE INDEX events_with_errors ON events (session_id) WHERE error IS NOT NULL;
+        """,
+    ),
 )
 
 _MIGRATIONS_TABLE = "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)"
@@ -96,8 +108,8 @@ ON CONFLICT (event_id) DO UPDATE SET
     )
 """
 _SESSION_COLUMNS = (
-    "session_id", "project", "session_name", "source", "error", *DICT_FIELDS, "session_start", "created_at",
-    "updated_at",
+    "session_id", "project", "session_name", "source", "error", *DICT_FIELDS, "session_start", "started",
+    "created_at", "updated_at",
 )  # fmt: skip
 _UPSERT_SESSION = f"""
 INSERT INTO sessions ({", ".join(_SESSION_COLUMNS)}) VALUES ({", ".join("?" * len(_SESSION_COLUMNS))})
@@ -115,17 +127,23 @@ ON CONFLICT (session_id) DO UPDATE SET
     metadata = json_patch(sessions.metadata, excluded.metadata),
     session_start = COALESCE(min(sessions.session_start, excluded.session_start), sessions.session_start,
                              excluded.session_start),
+    started = COALESCE(min(sessions.started, excluded.started), sessions.started, excluded.started),
     updated_at = excluded.updated_at
 """
 _SUMMARY = """
-SELECT s.session_id, s.session_name, s.source, s.project, s.user_properties, s.error,
-       COALESCE(min(MIN(e.start_time), s.session_start), MIN(e.start_time), s.session_start) AS start_time,
+SELECT s.session_id, s.session_name, s.source, s.project, s.user_properties, s.error, s.started AS start_time,
        MAX(e.end_time) AS end_time,
        COUNT(e.event_id) AS event_count, COALESCE(SUM(e.error IS NOT NULL), 0) AS error_count,
        TOTAL(json_extract(e.metadata, '$.total_tokens')) AS total_tokens,
        CASE WHEN COUNT(json_extract(e.metadata, '$.cost')) THEN TOTAL(json_extract(e.metadata, '$.cost')) END AS cost
-FROM sessions s LEFT JOIN events e ON e.session_id = s.session_id
+FROM (SELECT * FROM sessions s {where} ORDER BY s.started DESC LIMIT ?) s
+LEFT JOIN events e ON e.session_id = s.session_id
+GROUP BY s.session_id
+ORDER BY s.started DESC
 """
+"""Sessions with their events' counts, newest first. The sessions are picked first (by the ``started``
+index, under ``where``), then only their events are read: a list of a store of millions costs no more
+than one of a hundred sessions. (A session's start with no time at all sorts last, as NULL does.)"""
 
 
 MAX_READERS = 8
@@ -191,6 +209,13 @@ class Store:
             self._conn.execute("PRAGMA busy_timeout = 10000")
             if readonly:
                 self._check_schema()
+                if self.schema_version < MIGRATIONS[-1][0]:  # written by an earlier version: bring it up once
+                    self._conn.close()
+                    try:
+                        Store(self.path).close()
+                    except StoreError as exc:
+                        raise StoreError(f"{self.path} needs an upgrade, which needs write access: {exc}") from None
+                    self._conn = self._connect_reader()
             else:
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 self._conn.execute("PRAGMA synchronous = NORMAL")
@@ -237,14 +262,15 @@ class Store:
         spans = [e for e in events if e.get("event_type") != "session"]
         props = body.get("session_properties")
         now = time.time()
+        firsts = _first_starts(spans)
         rows: list[tuple[Any, ...]] = []
         if (body.get("single_session") or body.get("is_single_session")) and isinstance(props, Mapping):
             project = next((e.get("project") for e in spans), None)
-            rows.append(self._session_row(props, project, now))
-        rows.extend(self._session_row(e, e.get("project"), now) for e in sessions)
+            rows.append(self._session_row(props, project, now, firsts.get(str(props.get("session_id")))))
+        rows.extend(self._session_row(e, e.get("project"), now, firsts.get(str(e.get("session_id")))) for e in sessions)
         named = {row[0] for row in rows}
         rows.extend(
-            self._session_row({"session_id": sid}, project, now)
+            self._session_row({"session_id": sid}, project, now, firsts.get(str(sid)))
             for sid, project in {(e.get("session_id"), e.get("project")) for e in spans}
             if sid and sid not in named
         )
@@ -258,7 +284,9 @@ class Store:
         rows: list[tuple[Any, ...]] = []
         event_rows: list[tuple[Any, ...]] = []
         for props, events in sessions:
-            rows.append(self._session_row(props, next((e.get("project") for e in events), None), now))
+            project = next((e.get("project") for e in events), None)
+            starts = [t for t in map(_epoch_ms, (e.get("start_time") for e in events)) if t is not None]
+            rows.append(self._session_row(props, project, now, min(starts, default=None)))
             event_rows.extend(self._event_row(e) for e in events)
         self._write_rows(rows, event_rows)
 
@@ -354,8 +382,10 @@ class Store:
         )
 
     @staticmethod
-    def _session_row(props: Mapping[str, Any], project: Any, now: float) -> tuple[Any, ...]:
+    def _session_row(props: Mapping[str, Any], project: Any, now: float, first_event: Optional[int]) -> tuple[Any, ...]:
+        """A session's row; ``first_event``: the earliest start of its events in this write."""
         get = props.get
+        stated = _epoch_ms(get("start_time"))
         return (
             str(get("session_id")),
             _text(project),
@@ -363,7 +393,10 @@ class Store:
             _text(get("source")),
             _text(get("error")),
             *(_json(get(f)) for f in DICT_FIELDS),
-            _epoch_ms(get("start_time")),
+            stated,
+            min(stated, first_event)
+            if stated is not None and first_event is not None
+            else _either(stated, first_event),
             now,
             now,
         )
@@ -428,15 +461,16 @@ class Store:
         if user:
             conditions.append("s.user_properties LIKE ? ESCAPE '!'")
             params.append("%" + _like_escape(user) + "%")
-        having: list[str] = []
         if errors_only:
-            having.append("(COALESCE(SUM(e.error IS NOT NULL), 0) > 0 OR s.error IS NOT NULL)")
+            conditions.append(
+                "(s.error IS NOT NULL OR EXISTS"
+                " (SELECT 1 FROM events e WHERE e.session_id = s.session_id AND e.error IS NOT NULL))"
+            )
         if since_ms is not None:
-            having.append("start_time >= ?")
+            conditions.append("s.started >= ?")
+            params.append(since_ms)
         where = " WHERE " + " AND ".join(conditions) if conditions else ""
-        sql = _SUMMARY + where + " GROUP BY s.session_id" + (" HAVING " + " AND ".join(having) if having else "")
-        params += [since_ms] if since_ms is not None else []
-        rows = self._query(sql + " ORDER BY start_time IS NULL, start_time DESC LIMIT ?", (*params, limit))
+        rows = self._query(_SUMMARY.format(where=where), (*params, limit))
         return [_finite(_decode(row)) for row in rows]
 
     def batch(self, session_id: str) -> Optional[dict[str, Any]]:
@@ -475,12 +509,9 @@ class Store:
 
     def prune(self, before_ms: int, project: Optional[str] = None) -> tuple[int, int]:
         """Delete the sessions (and their events) that started before ``before_ms``, epoch milliseconds, of
-        one ``project`` or all; how many of each were deleted. A session's start is its stated start, else its
-        first event's, else when it was first stored."""
-        started = (
-            "COALESCE(s.session_start, (SELECT MIN(e.start_time) FROM events e WHERE e.session_id = s.session_id),"
-            " CAST(s.created_at * 1000 AS INTEGER))"
-        )
+        one ``project`` or all; how many of each were deleted. A session's start is the earlier of its stated
+        start and its first event's, else when it was first stored."""
+        started = "COALESCE(s.started, CAST(s.created_at * 1000 AS INTEGER))"
         sql = f"SELECT s.session_id FROM sessions s WHERE {started} < ?" + (" AND s.project = ?" if project else "")
         return self._delete(sql, (before_ms, project) if project else (before_ms,))
 
@@ -520,12 +551,12 @@ class Store:
 
     def get_session(self, session_id: str) -> Optional[dict[str, Any]]:
         """A session's record and summary, with its events (oldest first); ``None`` if unknown."""
-        rows = self._query(_SUMMARY + " WHERE s.session_id = ? GROUP BY s.session_id", (session_id,))
+        rows = self._query(_SUMMARY.format(where="WHERE s.session_id = ?"), (session_id, 1))
         if not rows:
             return None
         session = _finite(_decode(rows[0]))
         props = _decode(self._query("SELECT * FROM sessions WHERE session_id = ?", (session_id,))[0])
-        del props["session_start"]  # the summary's start_time counts it
+        del props["session_start"], props["started"]  # the summary's start_time counts them
         session.update(props)
         session["events"] = self.events(session_id)
         return session
@@ -621,6 +652,21 @@ def _update(conn: sqlite3.Connection, table: str, key: str, row_id: str, fields:
         assignments = ", ".join(f"{name} = ?" for name in changes)
         conn.execute(f"UPDATE {table} SET {assignments} WHERE {key} = ?", (*changes.values(), row_id))
     return True
+
+
+def _either(a: Optional[int], b: Optional[int]) -> Optional[int]:
+    return a if a is not None else b
+
+
+def _first_starts(events: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """The earliest start among ``events`` of each session."""
+    firsts: dict[str, int] = {}
+    for event in events:
+        start = _epoch_ms(event.get("start_time"))
+        if start is not None:
+            sid = str(event.get("session_id"))
+            firsts[sid] = min(firsts.get(sid, start), start)
+    return firsts
 
 
 def _finite(summary: dict[str, Any]) -> dict[str, Any]:
