@@ -112,7 +112,9 @@ def main(argv: Optional[list[str]] = None) -> dict[str, float]:
         if serve.stdout is not None:
             serve.stdout.close()
     cli = [sys.executable, "-m", "spanhive", "sessions", "--db", str(args.db)]
-    figures["python -c pass (start-up)"] = _median_ms(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))
+    figures["python -c pass (start-up)"] = _median_ms(
+        lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)
+    )
     figures["spanhive sessions"] = _median_ms(lambda: subprocess.run(cli, check=True, capture_output=True))
     figures["spanhive sessions --errors"] = _median_ms(
         lambda: subprocess.run([*cli, "--errors"], check=True, capture_output=True)
