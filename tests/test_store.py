@@ -5,10 +5,12 @@ from __future__ import annotations
 import sqlite3
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -252,3 +254,24 @@ def test_a_new_store_is_for_its_owner_only(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     for sidecar in path.parent.glob("s.db-*"):  # SQLite gives its WAL files the database's mode
         assert stat.S_IMODE(sidecar.stat().st_mode) & 0o077 == 0
+
+
+def test_siblings_started_in_one_millisecond_keep_the_order_they_ran_in(tmp_path: Path) -> None:
+    """Times are whole milliseconds: three tool calls one after another inside one were shown by id or by
+    length, out of order. Exported as they end, they are stored in the order they ran."""
+    path = tmp_path / "ms.db"
+    exporter = spanhive.SessionExporter(endpoint=f"sqlite:///{path}")
+    provider = make_provider(exporter)
+    tracer = provider.get_tracer("t")
+    ms = 1_000_000
+    start = time.time_ns() // ms * ms
+    root = tracer.start_span("agent", start_time=start)
+    with trace.use_span(root, end_on_exit=False):
+        for i, name in enumerate(("zeta", "alpha", "mid")):  # names, and so ids, in no sorted order
+            tracer.start_span(name, start_time=start + 100 + i * 200).end(start + 200 + i * 200 + (2 - i) * 50)
+    root.end(start + 5 * ms)
+    provider.shutdown()
+    store = Store(path, readonly=True)
+    (session,) = store.list_sessions()
+    assert [e["event_name"] for e in store.events(session["session_id"])] == ["agent", "zeta", "alpha", "mid"]
+    store.close()

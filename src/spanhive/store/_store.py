@@ -562,10 +562,12 @@ class Store:
         return session
 
     def events(self, session_id: str) -> list[dict[str, Any]]:
-        """A session's events by start; within one millisecond, a parent before its children (spans that
-        start together mostly do so because one started the other), then the longest first."""
+        """A session's events by start; within one millisecond (the times are whole milliseconds), a parent
+        before its children (spans that start together mostly do so because one started the other), then in
+        the order they were first stored: spans are exported as they end, so siblings that ran one after
+        another in the same millisecond keep their order."""
         rows = self._query(
-            "SELECT * FROM events WHERE session_id = ? ORDER BY start_time, end_time DESC, event_id",
+            "SELECT * FROM events WHERE session_id = ? ORDER BY start_time, rowid",
             (session_id,),
         )
         events = [_decode(row) for row in rows]
