@@ -2,7 +2,8 @@
 
 Compressing is most of what a gzip export adds to a plain one, and zlib is slow at the levels that keep the
 bytes down. libdeflate (the ``deflate`` package, the ``fast`` extra) writes the same gzip for less CPU: at its
-level 5, 30 % less than zlib's level 4 on agent spans for 4 % fewer bytes (``benchmarks/README.md``).
+level 4, 35-45 % less than zlib's level 4 on agent spans, for 2-3 % fewer bytes (``python -m
+benchmarks.gzip_levels``).
 ISA-L (``isal``) is faster still, but at its densest level sends 13–15 % more bytes than zlib on LLM spans,
 more than the bytes target allows. Every writer here puts no timestamp in the header, so a body spooled and
 sent again is byte for byte the one first sent.
@@ -14,7 +15,7 @@ import gzip
 from collections.abc import Callable
 
 ZLIB_LEVEL = 4  # levels 1-3 cost 10-25 % more bytes on LLM spans, 5-6 up to 2.5x the CPU
-DEFLATE_LEVEL = 5  # libdeflate's: as many bytes as zlib's 6 on small spans, a third less CPU than zlib's 4
+DEFLATE_LEVEL = 4  # libdeflate's: 10-20 % less CPU than its 5 on LLM spans for 1.5 % more bytes
 
 
 def _zlib(data: bytes) -> bytes:

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple, Optional
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from spanhive._internals import span_attributes
+from spanhive._internals import span_attributes, span_trace
 
 DEFAULT_MAX_AGE_S = 10.0
 """Long enough for an agent run or a streamed LLM call to end; short enough that a trace whose root never
@@ -258,14 +258,12 @@ def _grouped(spans: Iterable[ReadableSpan]) -> tuple[dict[int, list[ReadableSpan
     groups: dict[int, list[ReadableSpan]] = {}
     rooted: set[int] = set()
     for span in spans:
-        context = span.context
-        trace_id = context.trace_id if context is not None else 0
+        trace_id, root = span_trace(span)
         group = groups.get(trace_id)
         if group is None:
             groups[trace_id] = group = [span]
         else:
             group.append(span)
-        parent = span.parent
-        if parent is None or parent.is_remote:
+        if root:
             rooted.add(trace_id)
     return groups, rooted

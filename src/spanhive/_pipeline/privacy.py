@@ -107,7 +107,7 @@ def scrub(text: str) -> str:
     if "-" in out and "sk-" in out:
         out = _SK.sub(REDACTED, out)
     if "earer" in out:
-        out = _BEARER.sub(lambda m: m.group(1) + REDACTED, out)
+        out = _BEARER.sub(_after_prefix, out)
     if "K" in out and "AKIA" in out:
         out = _AWS_KEY_ID.sub(REDACTED, out)
     if "J" in out and "eyJ" in out:
@@ -115,12 +115,23 @@ def scrub(text: str) -> str:
     if "-" in out and "PRIVATE KEY" in out:
         out = _PEM.sub(REDACTED, out)
     if ":" in out and "://" in out:  # OpenTelemetry's URL conventions: credentials and signature-like query values
-        out = _QUERY.sub(lambda m: m.group(1) + "REDACTED", _URL_USER.sub(r"\1REDACTED:REDACTED@", out))
+        out = _QUERY.sub(_query_value, _URL_USER.sub(r"\1REDACTED:REDACTED@", out))
     if "=" in out and ("assword" in (low := out.lower()) or "pwd" in low):
-        out = _CONNECTION.sub(lambda m: m.group(1) + REDACTED, out)
+        out = _CONNECTION.sub(_after_prefix, out)
     if out[0] in "{[" and _JSON_KEY.search(out):
         out = _scrub_json(out)
     return out if out != text else text
+
+
+def _after_prefix(match: re.Match[str]) -> str:
+    """What a pattern's first group kept (``Bearer ``, ``Password=``), then ``[REDACTED]``. Module functions,
+    not lambdas: compiled, a function holding a lambda allocates its closure on every call."""
+    return match.group(1) + REDACTED
+
+
+def _query_value(match: re.Match[str]) -> str:
+    """A sensitive query parameter's name, then ``REDACTED``, as OpenTelemetry's URL conventions write it."""
+    return match.group(1) + "REDACTED"
 
 
 def _scrub_json(text: str) -> str:

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from spanhive import _ids
-from spanhive._internals import span_attributes, span_events, span_links
+from spanhive._internals import SpanFields, span_attributes, span_events, span_fields, span_links
 from spanhive._log import limited
 from spanhive._records import DEFAULT_MAX_VALUE_CHARS, Event
 from spanhive.mapping import (
@@ -82,7 +82,8 @@ RESOURCE_METADATA_KEYS = (
 )
 _UNKNOWN_SERVICE = "unknown_service"
 _NOTHING_USED: frozenset[int] = frozenset()
-_KIND_NAMES = {kind: kind.name.lower() for kind in SpanKind}
+_KIND_NAMES = {id(kind): kind.name.lower() for kind in SpanKind}
+"""By the member's identity: hashing an enum member runs Python code (``Enum.__hash__``)."""
 CONVENTION_HEADS = frozenset(
     {
         *honeyhive.BUCKETS, *(bucket + "_raw" for bucket in honeyhive.BUCKETS),
@@ -148,11 +149,10 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
     data = span_attributes(span)
     if logfire.is_pending(data):
         return None
-    ctx = span.context
-    trace_id = ctx.trace_id if ctx is not None else 0
-    span_id = ctx.span_id if ctx is not None else 0
+    fields = span_fields(span)
+    name, trace_id, span_id, parent_id, _, _, start, end, status_code, description, resource, _, _ = fields
     attrs = SpanAttrs(data)
-    facts = _resource_facts(span.resource)
+    facts = _resource_facts(resource)
     events = span_events(span)
     system: dict[str, Any] = {"trace_id": format(trace_id, "032x"), "span_id": format(span_id, "016x")}
     # Spans that carry no attribute any convention reads (most web and database spans) skip every rule: one
@@ -175,17 +175,14 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
     event_type, kind = _types.event_type(attrs) if conventional else (None, None)
     if kind is not None:
         system["span_kind"] = kind
-    parent = span.parent
-    start = span.start_time or 0
-    end = span.end_time or start
     event: Event = {
         "project": defaults.project or (probes.project and take(probes.project)) or facts.project,
         "source": (probes.source and take(probes.source)) or defaults.source or facts.source,
-        "event_name": (probes.event_name and take(probes.event_name)) or span.name or "unknown",
+        "event_name": (probes.event_name and take(probes.event_name)) or name or "unknown",
         "event_type": event_type or _types.TOOL,
         "event_id": event_id,
         "session_id": session_id,
-        "parent_id": _ids.event_id(trace_id, parent.span_id) if parent is not None else session_id,
+        "parent_id": _ids.event_id(trace_id, parent_id) if parent_id is not None else session_id,
         "children_ids": [],
         "config": {},
         "inputs": {},
@@ -203,22 +200,23 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
     draft_session: Optional[dict[str, Any]] = None
     flat = False
     if survey is None:
-        session_name, draft_session = _apply_conventions(span, event, event_type, events, attrs, facts, probes, system)
+        session_name, draft_session = _apply_conventions(
+            span, fields, event, event_type, events, attrs, facts, probes, system
+        )
         long, primitive = _scan(data.values(), limit)
         if primitive and events:
             primitive = all(_scan((e.attributes or {}).values(), limit)[1] for e in events)
     else:  # attributes of no convention, no span events: metadata is the attributes
-        status = span.status
-        if status.status_code is StatusCode.ERROR:
-            event["error"] = status.description or "error"
-        _describe_span(span, (), facts, system, _NOTHING_USED)
+        if status_code is StatusCode.ERROR:
+            event["error"] = description or "error"
+        _describe_span(span, fields, (), facts, system, _NOTHING_USED)
         event["metadata"], long, primitive = survey
         event["metadata"].update(system)
         flat = primitive and "links" not in system  # attribute values only: no dict, no nested list
 
     truncated = truncate_long_strings(event, limit) if long else 0
     span_facts = SpanFacts(
-        session_name, parent is None, event_type is not None, start, draft_session, truncated,
+        session_name, parent_id is None, event_type is not None, start, draft_session, truncated,
         primitive and facts.primitive, flat, bool(raw_session),
     )  # fmt: skip
     return event, span_facts, attrs
@@ -288,6 +286,7 @@ def _primitive_items(values: tuple[Any, ...]) -> bool:
 
 def _apply_conventions(  # noqa: PLR0917 - the state one mapping shares, passed on, not rebuilt
     span: ReadableSpan,
+    fields: SpanFields,
     event: Event,
     event_type: Optional[str],
     events: Sequence[Any],
@@ -308,8 +307,8 @@ def _apply_conventions(  # noqa: PLR0917 - the state one mapping shares, passed 
     user_id = probes.user_id and attrs.take_present_str(probes.user_id)
     if user_id:
         event["user_properties"].setdefault("user_id", user_id)
-    event["error"] = _error(span, events, attrs, probes, system)
-    _describe_span(span, events, facts, system, draft.events_used)
+    event["error"] = _error(fields, events, attrs, probes, system)
+    _describe_span(span, fields, events, facts, system, draft.events_used)
     event["metadata"] = _merge_metadata(attrs.leftovers(), event["metadata"], system)
     return session_name, draft.session or None
 
@@ -422,7 +421,7 @@ def _resource_facts(resource: Any) -> _ResourceFacts:
     return facts
 
 
-def _error(span: ReadableSpan, events: Any, attrs: SpanAttrs, probes: _Probes, system: dict[str, Any]) -> Optional[str]:
+def _error(fields: SpanFields, events: Any, attrs: SpanAttrs, probes: _Probes, system: dict[str, Any]) -> Optional[str]:
     """Explicit error › status description › the last ``exception`` event as ``"Type: message"`` › a Langfuse
     ``ERROR`` level's status message › ``error.type``."""
     explicit = (probes.error and attrs.take_present_str(probes.error)) or None
@@ -441,24 +440,28 @@ def _error(span: ReadableSpan, events: Any, attrs: SpanAttrs, probes: _Probes, s
     observation_error = langfuse.error(attrs)
     if explicit is not None:
         return explicit
-    status = span.status
-    if status.status_code is StatusCode.ERROR:
-        return status.description or described or observation_error or error_type or "error"
-    if status.status_code is StatusCode.OK:
+    status_code = fields[8]
+    if status_code is StatusCode.ERROR:
+        return fields[9] or described or observation_error or error_type or "error"
+    if status_code is StatusCode.OK:
         return None
     return described or observation_error or error_type
 
 
-def _describe_span(
-    span: ReadableSpan, events: Any, facts: _ResourceFacts, system: dict[str, Any], consumed_events: AbstractSet[int]
+def _describe_span(  # noqa: PLR0917 - the state one mapping shares
+    span: ReadableSpan,
+    fields: SpanFields,
+    events: Any,
+    facts: _ResourceFacts,
+    system: dict[str, Any],
+    consumed_events: AbstractSet[int],
 ) -> None:
     """Facts about the span itself that no attribute carries: kind, scope, resource, events, links."""
-    kind = span.kind
+    kind, scope_name, dropped = fields[5], fields[11], fields[12]
     if kind is not SpanKind.INTERNAL:
-        system["otel.span_kind"] = _KIND_NAMES[kind]
-    scope = span.instrumentation_scope
-    if scope is not None and scope.name:
-        system["otel.scope.name"] = scope.name
+        system["otel.span_kind"] = _KIND_NAMES.get(id(kind)) or str(kind)
+    if scope_name:
+        system["otel.scope.name"] = scope_name
     system.update(facts.metadata)
     if events:
         kept = [
@@ -474,15 +477,15 @@ def _describe_span(
             {"trace_id": format(link.context.trace_id, "032x"), "span_id": format(link.context.span_id, "016x")}
             for link in links
         ]
-    if span.dropped_attributes:
-        system["otel.dropped_attributes"] = span.dropped_attributes
+    if dropped:
+        system["otel.dropped_attributes"] = dropped
         limited.log(
             logging.WARNING,
             "dropped-attributes",
             "spanhive: span %r lost %d attributes to the SDK's attribute limit; raise "
             "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT (default 128) to keep long conversations whole",
-            span.name,
-            span.dropped_attributes,
+            fields[0],
+            dropped,
         )
 
 
