@@ -189,7 +189,8 @@ class Boom(Exception):
 
 
 def test_errors_from_status_and_exceptions(recorded: Recorded) -> None:
-    """Status description › last exception event as ``Type: message``; the stack trace goes to metadata."""
+    """The last exception event as ``Type: message`` › status description, never a traceback; the stack trace
+    goes to metadata."""
     provider, memory = recorded
     tracer = provider.get_tracer("t")
     with pytest.raises(Boom), tracer.start_as_current_span("raises"):
@@ -203,6 +204,13 @@ def test_errors_from_status_and_exceptions(recorded: Recorded) -> None:
         span.set_status(Status(StatusCode.OK))
     with tracer.start_as_current_span("fine"):
         pass
+    with tracer.start_as_current_span("only the message") as span:  # as the OpenAI and Anthropic SDKs' errors go
+        span.record_exception(LookupError("Error code: 404 - {'type': 'not_found'}"))
+        span.set_status(Status(StatusCode.ERROR, "Error code: 404 - {'type': 'not_found'}"))
+    with tracer.start_as_current_span("traceback in the description") as span:  # OpenInference's LangChain
+        span.set_status(
+            Status(StatusCode.ERROR, "ValueError('boom')Traceback (most recent call last):\n  File \"/home/me/app.py\"")
+        )
     events = {s.name: map_span(s, DEFAULTS)[0] for s in memory.get_finished_spans()}
     assert events["raises"]["error"] == "Boom: bad input"  # the SDK sets this status description
     assert "Traceback" in events["raises"]["metadata"]["exception.stacktrace"]
@@ -211,6 +219,10 @@ def test_errors_from_status_and_exceptions(recorded: Recorded) -> None:
     assert events["handled"]["error"] is None
     assert events["handled"]["metadata"]["exception.message"] == "retried"
     assert events["fine"]["error"] is None
+    assert events["only the message"]["error"] == "LookupError: Error code: 404 - {'type': 'not_found'}"
+    described = events["traceback in the description"]
+    assert described["error"] == "ValueError('boom')"
+    assert described["metadata"]["exception.stacktrace"].startswith("Traceback (most recent call last):\n  File")
 
 
 def test_span_events_links_and_kind_are_kept(recorded: Recorded) -> None:

@@ -208,7 +208,7 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
             primitive = all(_scan((e.attributes or {}).values(), limit)[1] for e in events)
     else:  # attributes of no convention, no span events: metadata is the attributes
         if status_code is StatusCode.ERROR:
-            event["error"] = description or "error"
+            event["error"] = _without_traceback(description, system) or "error"
         _describe_span(span, fields, (), facts, system, _NOTHING_USED)
         event["metadata"], long, primitive = survey
         event["metadata"].update(system)
@@ -422,15 +422,18 @@ def _resource_facts(resource: Any) -> _ResourceFacts:
 
 
 def _error(fields: SpanFields, events: Any, attrs: SpanAttrs, probes: _Probes, system: dict[str, Any]) -> Optional[str]:
-    """Explicit error › status description › the last ``exception`` event as ``"Type: message"`` › a Langfuse
-    ``ERROR`` level's status message › ``error.type``."""
+    """Explicit error › the last ``exception`` event as ``"Type: message"`` › the status description (without
+    the traceback some instrumentations append to it, which goes to ``exception.stacktrace``) › a Langfuse
+    ``ERROR`` level's status message › ``error.type``. The exception event comes first because a description is
+    often only the message (``boom``, ``Error code: 404 - {…}``): the type would be lost."""
     explicit = (probes.error and attrs.take_present_str(probes.error)) or None
     exception = next((e for e in reversed(events) if e.name == "exception"), None) if events else None
     described = None
     if exception is not None:
         exc = exception.attributes or {}
         exc_type, message = exc.get("exception.type"), exc.get("exception.message")
-        described = ": ".join(str(part) for part in (exc_type, message) if part) or "exception"
+        short_type = str(exc_type).rsplit(".", 1)[-1] if exc_type else None  # the full one stays in metadata
+        described = ": ".join(str(part) for part in (short_type, message) if part) or "exception"
         for key in ("exception.type", "exception.message", "exception.stacktrace"):
             if exc.get(key):
                 system[key] = exc[key]
@@ -442,10 +445,24 @@ def _error(fields: SpanFields, events: Any, attrs: SpanAttrs, probes: _Probes, s
         return explicit
     status_code = fields[8]
     if status_code is StatusCode.ERROR:
-        return fields[9] or described or observation_error or error_type or "error"
+        return described or _without_traceback(fields[9], system) or observation_error or error_type or "error"
     if status_code is StatusCode.OK:
         return None
     return described or observation_error or error_type
+
+
+_TRACEBACK = "Traceback (most recent call last)"
+
+
+def _without_traceback(description: Optional[str], system: dict[str, Any]) -> Optional[str]:
+    """A status description with any Python traceback cut off (OpenInference's LangChain instrumentation
+    writes ``repr(exc)`` and the traceback into it): the traceback, with its local paths, is kept as
+    ``exception.stacktrace`` unless an exception event gave one."""
+    if not description or _TRACEBACK not in description:
+        return description or None
+    head, _, tail = description.partition(_TRACEBACK)
+    system.setdefault("exception.stacktrace", _TRACEBACK + tail)
+    return head.strip() or None
 
 
 def _describe_span(  # noqa: PLR0917 - the state one mapping shares
