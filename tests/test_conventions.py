@@ -164,6 +164,31 @@ def test_openllmetry_indexed_messages_with_tool_calls_and_filtered_content(recor
     assert meta["span_kind"] == "chat"
 
 
+def test_traceloop_streaming_flag_is_config_stream(recorded: Recorded) -> None:
+    """Traceloop's instrumentations write ``gen_ai.is_streaming`` now (``llm.is_streaming`` before)."""
+    for key in ("gen_ai.is_streaming", "llm.is_streaming"):
+        event = mapped(recorded, {"gen_ai.system": "Anthropic", "gen_ai.request.model": "claude-x", key: True})
+        assert event["config"]["stream"] is True
+        assert key not in event["metadata"]
+
+
+def test_newer_usage_names_land_next_to_the_other_counts(recorded: Recorded) -> None:
+    event = mapped(
+        recorded,
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.usage.input_tokens": 10,
+            "gen_ai.usage.output_tokens": 4,
+            "gen_ai.usage.cache_write.input_tokens": 6,
+            "gen_ai.usage.reasoning.output_tokens": 2,
+            "operation.cost": 0.0021,  # pydantic-ai's
+        },
+    )
+    meta = event["metadata"]
+    assert (meta["cache_creation_input_tokens"], meta["reasoning_tokens"], meta["cost"]) == (6, 2, 0.0021)
+    assert not {"gen_ai.usage.cache_write.input_tokens", "operation.cost"} & set(meta)
+
+
 def test_traceloop_sdk_entities_associations_and_prompts(recorded: Recorded) -> None:
     """traceloop-sdk decorators/base.py (entity I/O as ``{"args", "kwargs"}``), associations.py, tracing.py."""
     grouped = group(
@@ -675,7 +700,9 @@ def test_langfuse_generation(recorded: Recorded) -> None:
             "langfuse.observation.model.parameters": '{"temperature": 0.5}',
             "langfuse.observation.usage_details": '{"input": 5, "output": 2, "total": 7}',
             "langfuse.observation.cost_details": '{"total": 0.001}',
-            "langfuse.observation.metadata.step": "greet",
+            "langfuse.observation.metadata.step": '"greet"',  # Langfuse's SDK writes each value as JSON
+            "langfuse.observation.metadata.seats": "3",
+            "langfuse.observation.metadata.flags": '{"beta": true}',
             "langfuse.observation.prompt.name": "greeting",
             "langfuse.observation.prompt.version": 4,
             "langfuse.trace.name": "onboarding",
@@ -705,7 +732,8 @@ def test_langfuse_generation(recorded: Recorded) -> None:
         7,
         0.001,
     )
-    assert (meta["step"], meta["plan"], meta["tags"]) == ("greet", "pro", ["a", "b"])
+    assert (meta["step"], meta["plan"], meta["tags"]) == ("greet", "pro", ["a", "b"])  # plain text stays text
+    assert (meta["seats"], meta["flags"]) == (3, {"beta": True})
     assert event["source"] == "staging"
     assert event["user_properties"] == {"user_id": "lf-user"}
     props = grouped.properties

@@ -2,7 +2,8 @@
 session roll-ups read them).
 
 Sources (conventions.md §7): OTel GenAI ``gen_ai.usage.*`` (current dotted cache keys and OpenLLMetry's older
-underscore ones), OpenInference ``llm.token_count.*`` / ``llm.cost.*``, OpenLLMetry ``llm.usage.total_tokens``.
+underscore ones), OpenInference ``llm.token_count.*`` / ``llm.cost.*``, OpenLLMetry ``llm.usage.total_tokens``,
+pydantic-ai's ``operation.cost``.
 Cached tokens are reported as sent and never subtracted (OTel counts them inside ``input_tokens``).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 from spanhive.mapping._attrs import KeyLayout, SpanAttrs, as_count
 from spanhive.mapping._draft import Draft
 
-HEADS = frozenset({"gen_ai", "llm"})
+HEADS = frozenset({"gen_ai", "llm", "operation"})
 """First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
 USAGE_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("prompt_tokens", ("gen_ai.usage.input_tokens", "llm.token_count.prompt", "gen_ai.usage.prompt_tokens")),
@@ -20,7 +21,7 @@ USAGE_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("gen_ai.usage.output_tokens", "llm.token_count.completion", "gen_ai.usage.completion_tokens"),
     ),
     ("total_tokens", ("llm.token_count.total", "gen_ai.usage.total_tokens", "llm.usage.total_tokens")),
-    ("cost", ("llm.cost.total", "gen_ai.usage.cost")),
+    ("cost", ("llm.cost.total", "gen_ai.usage.cost", "operation.cost")),  # the last: pydantic-ai's
     (
         "cache_read_input_tokens",
         (
@@ -33,6 +34,7 @@ USAGE_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "cache_creation_input_tokens",
         (
             "gen_ai.usage.cache_creation.input_tokens",
+            "gen_ai.usage.cache_write.input_tokens",
             "gen_ai.usage.cache_creation_input_tokens",
             "llm.token_count.prompt_details.cache_write",
         ),

@@ -11,7 +11,7 @@ from typing import Any
 from spanhive.mapping import _messages
 from spanhive.mapping._attrs import SpanAttrs, as_count
 from spanhive.mapping._draft import Draft
-from spanhive.mapping._values import is_absent, json_leaf, json_value, string_list
+from spanhive.mapping._values import is_absent, json_value, string_list
 
 OBSERVATION = "langfuse.observation"
 TRACE = "langfuse.trace"
@@ -37,8 +37,8 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
         if value is not None:
             draft.put("config", name, value)
     for prefix in (OBSERVATION + ".metadata", TRACE + ".metadata"):
-        for name, key in attrs.under(prefix):
-            if draft.put("metadata", name, json_leaf(attrs.data[key])):
+        for name, key in attrs.under(prefix):  # Langfuse's SDK writes each value as JSON: '"acme"' is acme
+            if draft.put("metadata", name, json_value(attrs.data[key])):
                 attrs.used.add(key)
     tags = string_list(attrs.data.get(TRACE + ".tags"))
     if tags is not None and draft.put("metadata", "tags", tags):

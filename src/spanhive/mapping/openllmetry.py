@@ -27,6 +27,7 @@ _OLD_PARAMS = {
     "llm.top_k": "top_k",
     "llm.chat.stop_sequences": "stop_sequences",
     "llm.is_streaming": "stream",
+    "gen_ai.is_streaming": "stream",  # Traceloop's current name for it
 }
 
 
@@ -34,7 +35,7 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
     ns = attrs.namespaces
     if "gen_ai" in ns:
         _old_messages(attrs, draft)
-    if "llm" in ns:
+    if "llm" in ns or "gen_ai.is_streaming" in attrs.data:
         _old_llm(attrs, draft)
     if "traceloop" in ns:
         _entity(attrs, draft)
