@@ -189,6 +189,28 @@ def test_newer_usage_names_land_next_to_the_other_counts(recorded: Recorded) -> 
     assert not {"gen_ai.usage.cache_write.input_tokens", "operation.cost"} & set(meta)
 
 
+def test_an_empty_message_list_never_beats_the_input_value(recorded: Recorded) -> None:
+    """A LangGraph root under OpenInference: the question in ``input.value``, and a user message with no
+    content."""
+    event = mapped(
+        recorded,
+        {
+            "openinference.span.kind": "CHAIN",
+            "input.value": '{"messages": [["user", "What is 2 + 2?"]]}',
+            "input.mime_type": "application/json",
+            "llm.input_messages.0.message.role": "user",
+            "output.value": "4",
+        },
+        name="LangGraph",
+    )
+    assert "chat_history" not in event["inputs"]
+    assert event["inputs"] == {"messages": [["user", "What is 2 + 2?"]]}
+    assert event["metadata"]["llm.input_messages.0.message.role"] == "user"  # kept as sent, not lost
+    spoken = mapped(recorded, {"openinference.span.kind": "LLM", "llm.input_messages.0.message.role": "user",
+                               "llm.input_messages.0.message.content": "hi"})  # fmt: skip
+    assert spoken["inputs"] == {"chat_history": [{"role": "user", "content": "hi"}]}
+
+
 def test_traceloop_sdk_entities_associations_and_prompts(recorded: Recorded) -> None:
     """traceloop-sdk decorators/base.py (entity I/O as ``{"args", "kwargs"}``), associations.py, tracing.py."""
     grouped = group(

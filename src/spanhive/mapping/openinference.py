@@ -111,8 +111,16 @@ def _messages_at(attrs: SpanAttrs, prefix: str) -> Optional[list[dict[str, Any]]
             skipped.append(position)
         else:
             messages.append(message)
+    if messages and all(_is_empty(message) for message in messages):  # a role alone is no conversation
+        skipped, messages = list(range(len(items))), []
     _release(attrs, prefix, skipped)
     return messages or None
+
+
+def _is_empty(message: dict[str, Any]) -> bool:
+    """A message with nothing said in it: LangGraph's root under OpenInference names a user message with no
+    content beside the question in ``input.value``, which must win over it."""
+    return message.get("content") in ("", None) and len(message) == 2  # role and content only
 
 
 def _release(attrs: SpanAttrs, prefix: str, positions: list[int]) -> None:
