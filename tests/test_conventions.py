@@ -211,6 +211,42 @@ def test_an_empty_message_list_never_beats_the_input_value(recorded: Recorded) -
     assert spoken["inputs"] == {"chat_history": [{"role": "user", "content": "hi"}]}
 
 
+def test_pydantic_ai_agent_run_gets_its_conversation_and_answer(recorded: Recorded) -> None:
+    """The run's span as pydantic-ai writes it: token counts beside the messages, which alone would say a model
+    call."""
+    messages = [
+        {"role": "system", "parts": [{"type": "text", "content": "Be brief."}]},
+        {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
+        {"role": "assistant", "parts": [{"type": "tool_call", "id": "c1", "name": "weather",
+                                          "arguments": {"city": "Paris"}}]},
+        {"role": "user", "parts": [{"type": "tool_call_response", "id": "c1", "name": "weather",
+                                     "result": "sunny"}]},
+        {"role": "assistant", "parts": [{"type": "text", "content": "Sunny."}]},
+    ]  # fmt: skip
+    grouped = group(
+        recorded,
+        {
+            "gen_ai.agent.name": "agent",
+            "model_name": "gpt-4o",
+            "gen_ai.usage.input_tokens": 30,
+            "gen_ai.usage.output_tokens": 5,
+            "pydantic_ai.all_messages": json.dumps(messages),
+            "final_result": "Sunny.",
+        },
+        name="invoke_agent agent",
+    )
+    event = grouped.events[0]
+    assert event["event_type"] == "chain"
+    assert event["outputs"] == {"role": "assistant", "content": "Sunny."}
+    history = event["inputs"]["chat_history"]
+    assert [m["role"] for m in history] == ["system", "user", "assistant", "user"]  # the answer is the outputs
+    assert history[2]["tool_calls"][0]["function"]["name"] == "weather"
+    assert not {"pydantic_ai.all_messages", "final_result"} & set(event["metadata"])
+    assert grouped.properties["outputs"] == event["outputs"]  # the run is the session's top event
+    structured = mapped(recorded, {"final_result": '{"city": "Paris", "sky": "sunny"}'})
+    assert structured["outputs"] == {"city": "Paris", "sky": "sunny"}
+
+
 def test_traceloop_sdk_entities_associations_and_prompts(recorded: Recorded) -> None:
     """traceloop-sdk decorators/base.py (entity I/O as ``{"args", "kwargs"}``), associations.py, tracing.py."""
     grouped = group(

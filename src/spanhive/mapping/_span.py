@@ -32,6 +32,7 @@ from spanhive.mapping import (
     logfire,
     openinference,
     openllmetry,
+    pydantic_ai,
 )
 from spanhive.mapping._attrs import KeyLayout, SpanAttrs
 from spanhive.mapping._draft import Draft
@@ -70,7 +71,10 @@ USER_ID_KEYS = (
     "langsmith.metadata.user_id",
 )
 
-_MODULES = (enrichment, honeyhive, _usage, genai, openinference, openllmetry, langfuse, langsmith, logfire, generic)
+_MODULES = (
+    enrichment, honeyhive, _usage, genai, pydantic_ai, openinference, openllmetry, langfuse, langsmith, logfire,
+    generic,
+)  # fmt: skip
 CONVENTIONS = tuple(module.apply for module in _MODULES)
 """Convention modules in precedence order (``docs/conventions.md``); each fills only what is still empty."""
 
@@ -93,7 +97,7 @@ CONVENTION_HEADS = frozenset(
         "honeyhive_project", "honeyhive_source", "honeyhive_user_id",
         "gen_ai", "llm", "openinference", "input", "output", "retrieval", "reranker", "embedding", "tool",
         "metadata", "tag", "annotations", "evaluations", "session", "user", "error", "traceloop", "langfuse",
-        "langsmith", "logfire", "spanhive", "operation",
+        "langsmith", "logfire", "spanhive", "operation", "pydantic_ai", "final_result",
     }
 )  # fmt: skip
 """First segments of every attribute a rule reads; a span with none of them takes the short path."""

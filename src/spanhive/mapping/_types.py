@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Optional
 
 from spanhive._records import EVENT_TYPES
-from spanhive.mapping import honeyhive
+from spanhive.mapping import honeyhive, pydantic_ai
 from spanhive.mapping._attrs import KeyLayout, SpanAttrs
 
 MODEL, CHAIN, TOOL = "model", "chain", "tool"
@@ -104,6 +104,8 @@ def _sources(layout: KeyLayout) -> tuple[tuple[str, ...], tuple[tuple[str, dict[
     keys = layout.keys
     if any(key in keys for key in TOOL_EVIDENCE):
         evidence: Optional[str] = TOOL
+    elif pydantic_ai.is_agent_run(keys):
+        evidence = CHAIN
     elif any(key in keys for key in MODEL_KEYS) and any(key in keys for key in LLM_EVIDENCE):
         evidence = MODEL
     else:
