@@ -1,8 +1,10 @@
-"""A loopback fake of the OpenAI chat-completions API, deterministic, for driving real instrumentations.
+"""A loopback fake of the OpenAI chat-completions and the Anthropic Messages APIs, deterministic, for driving
+real instrumentations.
 
-The real ``openai`` client talks to it over HTTP; what it answers depends on the request: a ``tools`` list
-gets a tool call, ``stream: true`` gets server-sent events, anything else a plain reply. Ids and
-timestamps are fixed so that golden files stay byte-stable.
+The real ``openai`` and ``anthropic`` clients talk to it over HTTP (``POST …/messages`` is Anthropic's, any
+other path OpenAI's); what it answers depends on the request: a ``tools`` list gets a tool call,
+``stream: true`` gets server-sent events (each API's own), anything else a plain reply. Ids and timestamps
+are fixed so that golden files stay byte-stable.
 """
 
 from __future__ import annotations
@@ -67,8 +69,55 @@ def stream_chunks(request: dict[str, Any]) -> list[dict[str, Any]]:
     return chunks
 
 
-class FakeOpenAI:
-    """``with FakeOpenAI() as api: OpenAI(base_url=api.base_url, api_key="test")``."""
+CLAUDE_ANSWERED = "claude-sonnet-4-5-20250929"
+ANTHROPIC_USAGE = {
+    "input_tokens": 23,
+    "output_tokens": 9,
+    "cache_creation_input_tokens": 6,
+    "cache_read_input_tokens": 4,
+}
+TOOL_USE = {"type": "tool_use", "id": "toolu_weather_1", "name": "get_weather", "input": {"city": "Paris"}}
+
+
+def message(request: dict[str, Any]) -> dict[str, Any]:
+    """A Messages API reply: text, or (with ``tools``) a sentence and a ``tool_use`` block."""
+    if request.get("tools"):
+        content: list[dict[str, Any]] = [{"type": "text", "text": "Let me check."}, TOOL_USE]
+        stop = "tool_use"
+    else:
+        content, stop = [{"type": "text", "text": PLAIN_ANSWER}], "end_turn"
+    return {
+        "id": "msg_fake_1", "type": "message", "role": "assistant", "model": CLAUDE_ANSWERED, "content": content,
+        "stop_reason": stop, "stop_sequence": None, "usage": ANTHROPIC_USAGE,
+    }  # fmt: skip
+
+
+def message_events() -> list[tuple[str, dict[str, Any]]]:
+    """A streamed Messages API reply, as ``(event, data)`` pairs in the order the API sends them."""
+    start = {**message({}), "id": "msg_fake_2", "content": [], "stop_reason": None}
+    start["usage"] = {**ANTHROPIC_USAGE, "output_tokens": 1}
+    words = ["Paris ", "is ", "the ", "capital ", "of ", "France."]
+    events = [
+        ("message_start", {"type": "message_start", "message": start}),
+        ("content_block_start",
+         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ("ping", {"type": "ping"}),
+    ]  # fmt: skip
+    events += [
+        ("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": w}})
+        for w in words
+    ]  # fmt: skip
+    events += [
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                           "usage": {"output_tokens": ANTHROPIC_USAGE["output_tokens"]}}),
+        ("message_stop", {"type": "message_stop"}),
+    ]  # fmt: skip
+    return events
+
+
+class FakeLLM:
+    """``with FakeLLM() as api: OpenAI(base_url=api.base_url, …)`` or ``Anthropic(base_url=api.anthropic_url, …)``."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -81,7 +130,13 @@ class FakeOpenAI:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 owner.requests.append(body)
-                if body.get("stream"):
+                if self.path.rstrip("/").endswith("/messages"):
+                    if body.get("stream"):
+                        events = "".join(f"event: {e}\ndata: {json.dumps(d)}\n\n" for e, d in message_events())
+                        self._send(events.encode(), "text/event-stream")
+                    else:
+                        self._send(json.dumps(message(body)).encode(), "application/json")
+                elif body.get("stream"):
                     payload = "".join(f"data: {json.dumps(c)}\n\n" for c in stream_chunks(body)) + "data: [DONE]\n\n"
                     self._send(payload.encode(), "text/event-stream")
                 else:
@@ -104,10 +159,16 @@ class FakeOpenAI:
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        """OpenAI's base URL (the client appends ``/chat/completions``)."""
+        return self.anthropic_url + "/v1"
 
-    def __enter__(self) -> FakeOpenAI:
+    @property
+    def anthropic_url(self) -> str:
+        """Anthropic's base URL (the client appends ``/v1/messages``)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeLLM:
         self._thread.start()
         return self
 

@@ -247,6 +247,28 @@ def test_pydantic_ai_agent_run_gets_its_conversation_and_answer(recorded: Record
     assert structured["outputs"] == {"city": "Paris", "sky": "sunny"}
 
 
+def test_an_anthropic_tool_use_block_is_a_tool_call_once(recorded: Recorded) -> None:
+    """openinference-instrumentation-anthropic writes the block's call beside its part; with no
+    ``message.tool_calls`` the call is still found."""
+    prefix = "llm.output_messages.0.message"
+    event = mapped(
+        recorded,
+        {
+            "openinference.span.kind": "LLM",
+            f"{prefix}.role": "assistant",
+            f"{prefix}.contents.0.message_content.type": "text",
+            f"{prefix}.contents.0.message_content.text": "Let me check.",
+            f"{prefix}.contents.1.message_content.type": "tool_use",
+            f"{prefix}.contents.1.tool_call.id": "toolu_1",
+            f"{prefix}.contents.1.tool_call.function.name": "get_weather",
+            f"{prefix}.contents.1.tool_call.function.arguments": '{"city": "Paris"}',
+        },
+    )
+    outputs = event["outputs"]
+    assert outputs["content"] == "Let me check."
+    assert [(c["id"], c["function"]["name"]) for c in outputs["tool_calls"]] == [("toolu_1", "get_weather")]
+
+
 def test_traceloop_sdk_entities_associations_and_prompts(recorded: Recorded) -> None:
     """traceloop-sdk decorators/base.py (entity I/O as ``{"args", "kwargs"}``), associations.py, tracing.py."""
     grouped = group(

@@ -1,8 +1,9 @@
 """Golden files: the exact events spanhive makes from spans emitted by real instrumentation libraries.
 
-Each library instruments the real ``openai`` client, which talks to the loopback fake in ``fake_llm.py``:
-a plain reply, a tool-call reply and a streamed reply. The mapped events, with run-specific values
-(ids, times, the fake's port) replaced by placeholders, must equal ``golden/<library>-<scenario>.json``.
+Each library instruments the real ``openai`` or ``anthropic`` client, which talks to the loopback fake in
+``fake_llm.py``: a plain reply, a tool-call (``tool_use``) reply and a streamed reply. The mapped events,
+with run-specific values (ids, times, the fake's port) replaced by placeholders, must equal
+``golden/<library>-<scenario>.json``.
 Regenerate after an intended change with ``SPANHIVE_UPDATE_GOLDEN=1 pytest tests/test_golden.py`` and read
 the diff: the files are meant to be reviewed by a person.
 """
@@ -15,9 +16,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
+from openinference.instrumentation.anthropic import AnthropicInstrumentor as OpenInferenceAnthropicInstrumentor
 from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInferenceInstrumentor
+from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor as TraceloopAnthropicInstrumentor
 from opentelemetry.instrumentation.openai import OpenAIInstrumentor as TraceloopInstrumentor
 from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor as OTelGenAIInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
@@ -26,7 +30,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from spanhive._pipeline.assemble import whole_sessions
 from spanhive.mapping import Defaults, map_span
-from tests.fake_llm import FakeOpenAI
+from tests.fake_llm import FakeLLM
 
 # Third-party instrumentations' own deprecation warnings are theirs to fix, not failures of ours.
 pytestmark = pytest.mark.filterwarnings("ignore:Support for class-based `config` is deprecated:DeprecationWarning")
@@ -84,17 +88,61 @@ SCENARIOS: dict[str, Callable[[openai.OpenAI], None]] = {
 }
 
 
+CLAUDE_TOOLS = [
+    {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }
+]
+CLAUDE = "claude-sonnet-4-5"
+
+
+def _claude_plain(client: anthropic.Anthropic) -> None:
+    client.messages.create(
+        model=CLAUDE,
+        system="Be brief.",
+        messages=[QUESTION[1]],  # type: ignore[list-item]
+        max_tokens=50,
+    )
+
+
+def _claude_tool_use(client: anthropic.Anthropic) -> None:
+    client.messages.create(
+        model=CLAUDE,
+        max_tokens=50,
+        messages=[{"role": "user", "content": "Weather in Paris?"}],
+        tools=CLAUDE_TOOLS,  # type: ignore[arg-type]
+    )
+
+
+def _claude_streaming(client: anthropic.Anthropic) -> None:
+    with client.messages.stream(model=CLAUDE, system="Be brief.", messages=[QUESTION[1]], max_tokens=50) as stream:  # type: ignore[list-item]
+        for _ in stream.text_stream:
+            pass
+
+
+CLAUDE_SCENARIOS: dict[str, Callable[[anthropic.Anthropic], None]] = {
+    "plain": _claude_plain,
+    "tool-call": _claude_tool_use,
+    "streaming": _claude_streaming,
+}
+
+
 INSTRUMENTORS: dict[str, Callable[[], Any]] = {
     "openinference": OpenInferenceInstrumentor,
     "openllmetry": TraceloopInstrumentor,
     "otel-genai": OTelGenAIInstrumentor,
+    "anthropic-openinference": OpenInferenceAnthropicInstrumentor,
+    "anthropic-openllmetry": TraceloopAnthropicInstrumentor,
 }
+"""By library; the ``anthropic-`` ones instrument the ``anthropic`` client, the others ``openai``."""
 
 
 @pytest.fixture(scope="module", params=list(INSTRUMENTORS))
 def instrumented(request: pytest.FixtureRequest) -> Iterator[tuple[str, InMemorySpanExporter]]:
-    """The real ``openai`` client instrumented by one library, once per module (instrumenting the same client
-    again after ``uninstrument()`` stacks some libraries' stream wrappers), its spans kept in memory."""
+    """The real client instrumented by one library, once per module (instrumenting the same client again
+    after ``uninstrument()`` stacks some libraries' stream wrappers), its spans kept in memory."""
     library = request.param
     memory = InMemorySpanExporter()
     provider = TracerProvider()
@@ -122,9 +170,9 @@ def capture_content(hermetic_env: None, monkeypatch: pytest.MonkeyPatch) -> None
     _capture_content(monkeypatch)
 
 
-def _stable(events: list[dict[str, Any]], base_url: str) -> list[dict[str, Any]]:
+def _stable(events: list[dict[str, Any]], base_url: str, label: str = "http://fake-openai/v1") -> list[dict[str, Any]]:
     """Events with the values that change from run to run replaced by placeholders."""
-    text = json.dumps(events).replace(base_url.rstrip("/"), "http://fake-openai/v1")
+    text = json.dumps(events).replace(base_url.rstrip("/"), label)
     stable = json.loads(text)
     ids: dict[str, str] = {}
 
@@ -148,13 +196,19 @@ def _stable(events: list[dict[str, Any]], base_url: str) -> list[dict[str, Any]]
 def test_golden(instrumented: tuple[str, InMemorySpanExporter], scenario: str) -> None:
     library, memory = instrumented
     memory.clear()
-    with FakeOpenAI() as api:
-        SCENARIOS[scenario](openai.OpenAI(base_url=api.base_url, api_key="sk-test", max_retries=0))
+    with FakeLLM() as api:
+        if library.startswith("anthropic-"):
+            client = anthropic.Anthropic(base_url=api.anthropic_url, api_key="sk-ant-test", max_retries=0)
+            CLAUDE_SCENARIOS[scenario](client)
+            base_url, label = api.anthropic_url, "http://fake-anthropic"
+        else:
+            SCENARIOS[scenario](openai.OpenAI(base_url=api.base_url, api_key="sk-test", max_retries=0))
+            base_url, label = api.base_url, "http://fake-openai/v1"
         spans = memory.get_finished_spans()
         assert spans, f"{library} emitted no span"
         defaults = Defaults()
         groups = whole_sessions([map_span(span, defaults) for span in spans], defaults)
-        events = _stable([event for group in groups for event in group.events], api.base_url)
+        events = _stable([event for group in groups for event in group.events], base_url, label)
     path = GOLDEN / f"{library}-{scenario}.json"
     if UPDATE:
         path.write_text(json.dumps(events, indent=2, ensure_ascii=False, sort_keys=True) + "\n")

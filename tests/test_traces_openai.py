@@ -23,7 +23,7 @@ from spanhive._internals import span_processors
 from spanhive.server import IngestServer
 from spanhive.store import Store
 from tests.capture import CaptureServer
-from tests.fake_llm import FakeOpenAI
+from tests.fake_llm import FakeLLM
 from tests.test_traces import _span_events
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for class-based `config` is deprecated:DeprecationWarning")
@@ -64,7 +64,7 @@ def instrumented() -> Iterator[tuple[TracerProvider, _Relay, openai.OpenAI]]:
     provider.add_span_processor(relay)
     instrumentor = OpenAIInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
-    with FakeOpenAI() as api:
+    with FakeLLM() as api:
         try:
             yield provider, relay, openai.OpenAI(base_url=api.base_url, api_key="test", max_retries=0)
         finally:

@@ -71,15 +71,20 @@ def _message(item: Any) -> Optional[dict[str, Any]]:
         return None
     message: dict[str, Any] = {"role": raw.get("role") or "unknown"}
     contents = raw.get("contents")
+    calls = raw.get("tool_calls")
     if isinstance(contents, list) and contents:
-        parts = [c.get("message_content", c) for c in contents if isinstance(c, dict)]
+        items = [c for c in contents if isinstance(c, dict)]
+        if not (isinstance(calls, list) and calls):  # Anthropic's tool_use blocks carry their call beside the part
+            calls = [c["tool_call"] for c in items if isinstance(c.get("tool_call"), dict)]
+        parts = [c.get("message_content", c) for c in items]
+        if calls:  # a tool_use block's part is only its type: the call is the tool call
+            parts = [p for p in parts if not (isinstance(p, dict) and p.get("type") == "tool_use")]
         if all(p.get("type") == "text" for p in parts):
             message["content"] = "\n".join(str(p.get("text", "")) for p in parts)
         else:
             message["content"] = parts
     else:
         message["content"] = raw.get("content") if raw.get("content") is not None else ""
-    calls = raw.get("tool_calls")
     if isinstance(calls, list) and calls:
         message["tool_calls"] = [
             _messages.tool_call(
