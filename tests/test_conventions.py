@@ -182,10 +182,12 @@ def test_newer_usage_names_land_next_to_the_other_counts(recorded: Recorded) -> 
             "gen_ai.usage.cache_write.input_tokens": 6,
             "gen_ai.usage.reasoning.output_tokens": 2,
             "operation.cost": 0.0021,  # pydantic-ai's
+            "gen_ai.response.time_to_first_chunk": 0.25,
         },
     )
     meta = event["metadata"]
     assert (meta["cache_creation_input_tokens"], meta["reasoning_tokens"], meta["cost"]) == (6, 2, 0.0021)
+    assert meta["time_to_first_chunk"] == 0.25
     assert not {"gen_ai.usage.cache_write.input_tokens", "operation.cost"} & set(meta)
 
 

@@ -129,18 +129,29 @@ CLAUDE_SCENARIOS: dict[str, Callable[[anthropic.Anthropic], None]] = {
 }
 
 
+class _Native:
+    """The ``anthropic`` SDK's own spans: no instrumentation, the client is given the tracer provider."""
+
+    def instrument(self, tracer_provider: TracerProvider) -> None:
+        self.provider = tracer_provider
+
+    def uninstrument(self) -> None:
+        pass
+
+
 INSTRUMENTORS: dict[str, Callable[[], Any]] = {
     "openinference": OpenInferenceInstrumentor,
     "openllmetry": TraceloopInstrumentor,
     "otel-genai": OTelGenAIInstrumentor,
     "anthropic-openinference": OpenInferenceAnthropicInstrumentor,
     "anthropic-openllmetry": TraceloopAnthropicInstrumentor,
+    "anthropic-native": _Native,
 }
 """By library; the ``anthropic-`` ones instrument the ``anthropic`` client, the others ``openai``."""
 
 
 @pytest.fixture(scope="module", params=list(INSTRUMENTORS))
-def instrumented(request: pytest.FixtureRequest) -> Iterator[tuple[str, InMemorySpanExporter]]:
+def instrumented(request: pytest.FixtureRequest) -> Iterator[tuple[str, InMemorySpanExporter, TracerProvider]]:
     """The real client instrumented by one library, once per module (instrumenting the same client again
     after ``uninstrument()`` stacks some libraries' stream wrappers), its spans kept in memory."""
     library = request.param
@@ -152,7 +163,7 @@ def instrumented(request: pytest.FixtureRequest) -> Iterator[tuple[str, InMemory
         _capture_content(env)
         instrumentor.instrument(tracer_provider=provider)
         try:
-            yield library, memory
+            yield library, memory, provider
         finally:
             instrumentor.uninstrument()
             provider.shutdown()
@@ -185,21 +196,28 @@ def _stable(events: list[dict[str, Any]], base_url: str, label: str = "http://fa
         event["children_ids"] = [placeholder(c) for c in event["children_ids"]]
         event["start_time"] = event["end_time"] = event["duration"] = 0
         metadata = event["metadata"]
-        for key in ("trace_id", "span_id"):
-            metadata[key] = f"<{key}>"
+        for key in ("trace_id", "span_id", "server.port", "time_to_first_chunk"):
+            if key in metadata:
+                metadata[key] = f"<{key}>"
         for span_event in metadata.get("events", []):
             span_event["time"] = 0
     return stable
 
 
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_golden(instrumented: tuple[str, InMemorySpanExporter], scenario: str) -> None:
-    library, memory = instrumented
+def test_golden(instrumented: tuple[str, InMemorySpanExporter, TracerProvider], scenario: str) -> None:
+    library, memory, provider = instrumented
     memory.clear()
     with FakeLLM() as api:
         if library.startswith("anthropic-"):
-            client = anthropic.Anthropic(base_url=api.anthropic_url, api_key="sk-ant-test", max_retries=0)
-            CLAUDE_SCENARIOS[scenario](client)
+            native = {"tracer_provider": provider, "traces": {"content_mode": "content"}}
+            with anthropic.Anthropic(
+                base_url=api.anthropic_url,
+                api_key="sk-ant-test",
+                max_retries=0,
+                open_telemetry=native if library == "anthropic-native" else False,  # type: ignore[arg-type]
+            ) as client:
+                CLAUDE_SCENARIOS[scenario](client)
             base_url, label = api.anthropic_url, "http://fake-anthropic"
         else:
             SCENARIOS[scenario](openai.OpenAI(base_url=api.base_url, api_key="sk-test", max_retries=0))

@@ -97,7 +97,7 @@ CONVENTION_HEADS = frozenset(
         "honeyhive_project", "honeyhive_source", "honeyhive_user_id",
         "gen_ai", "llm", "openinference", "input", "output", "retrieval", "reranker", "embedding", "tool",
         "metadata", "tag", "annotations", "evaluations", "session", "user", "error", "traceloop", "langfuse",
-        "langsmith", "logfire", "spanhive", "operation", "pydantic_ai", "final_result",
+        "langsmith", "logfire", "spanhive", "operation", "pydantic_ai", "final_result", "anthropic",
     }
 )  # fmt: skip
 """First segments of every attribute a rule reads; a span with none of them takes the short path."""

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from spanhive.mapping import _messages
-from spanhive.mapping._attrs import SpanAttrs
+from spanhive.mapping._attrs import SpanAttrs, as_count
 from spanhive.mapping._draft import Draft
 from spanhive.mapping._values import is_absent, json_leaf, json_value, string_list
 
-HEADS = frozenset({"gen_ai"})
+HEADS = frozenset({"gen_ai", "anthropic"})
 """First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
 REQUEST_PREFIX = "gen_ai.request"
+ANTHROPIC_STOP = "anthropic.message.stop_reason"
 PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system")
 _REQUEST_NAMES = {"choice.count": "n", "max_tokens": "max_tokens"}
 _MESSAGE_EVENTS = {
@@ -28,7 +29,7 @@ _MESSAGE_EVENTS = {
 
 
 def apply(attrs: SpanAttrs, draft: Draft) -> None:
-    if "gen_ai" in attrs.namespaces:
+    if "gen_ai" in attrs.namespaces or "anthropic" in attrs.namespaces:
         _messages_from_attributes(attrs, draft)
         _request(attrs, draft)
         _response(attrs, draft)
@@ -82,6 +83,14 @@ def _response(attrs: SpanAttrs, draft: Draft) -> None:
     reasons = string_list(attrs.data.get("gen_ai.response.finish_reasons"))
     if reasons is not None and draft.put("metadata", "finish_reasons", reasons):
         attrs.used.add("gen_ai.response.finish_reasons")
+    first = as_count(attrs.data.get("gen_ai.response.time_to_first_chunk"))
+    if first is not None and draft.put("metadata", "time_to_first_chunk", first):  # seconds, as sent
+        attrs.used.add("gen_ai.response.time_to_first_chunk")
+    stop = attrs.data.get(ANTHROPIC_STOP)  # the anthropic SDK's own spans say why the reply ended only here
+    outputs = draft.event["outputs"]
+    if isinstance(stop, str) and stop and outputs.get("role") == "assistant" and "finish_reason" not in outputs:
+        outputs["finish_reason"] = stop
+        attrs.used.add(ANTHROPIC_STOP)
 
 
 def _tool(attrs: SpanAttrs, draft: Draft) -> None:
