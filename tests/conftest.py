@@ -23,6 +23,7 @@ AT_FLOOR = os.environ.get("TEST_AT_FLOOR") == "1"
 protoc cannot be installed next to. Their tests run in every other environment (``py``, ``compiled``)."""
 _NEWER_THAN_THE_FLOOR = [
     "test_golden.py",
+    "test_frameworks.py",
     "test_traces_openai.py",
     "test_otlp.py",
     "test_honeyhive_sdk.py",

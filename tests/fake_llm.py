@@ -32,7 +32,10 @@ TOOL_CALL = {
 
 
 def completion(request: dict[str, Any]) -> dict[str, Any]:
-    if request.get("tools"):
+    """A chat completion: a tool call when tools are offered and no tool has answered yet (an agent's first
+    turn), else the plain answer."""
+    messages = request.get("messages") or [{}]
+    if request.get("tools") and messages[-1].get("role") != "tool":
         message: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [TOOL_CALL]}
         finish = "tool_calls"
     else:

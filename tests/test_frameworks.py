@@ -1,0 +1,89 @@
+"""Agent frameworks, real ones, against the loopback fake LLM: what their own instrumentation emits maps to
+events and a session with their conversation, answer, tools and usage.
+
+pydantic-ai instruments itself (``Agent.instrument_all()``): an ``invoke_agent`` span over ``chat`` model
+spans and ``execute_tool`` spans, in the OTel GenAI conventions, with its own ``pydantic_ai.all_messages`` and
+``final_result`` on the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import openai
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic_ai import Agent
+from pydantic_ai.models.instrumented import InstrumentationSettings
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.openai import OpenAIProvider
+
+from spanhive._pipeline.assemble import whole_sessions
+from spanhive.mapping import Defaults, map_span
+from tests.fake_llm import PLAIN_ANSWER, FakeLLM
+
+
+@pytest.fixture
+def memory() -> Iterator[InMemorySpanExporter]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    Agent.instrument_all(InstrumentationSettings(tracer_provider=provider))
+    try:
+        yield memory
+    finally:
+        Agent.instrument_all(False)
+        provider.shutdown()
+
+
+async def _run_agent(base_url: str) -> str:
+    """A pydantic-ai agent with a tool, on a client it closes (an unclosed one warns when collected)."""
+    async with openai.AsyncOpenAI(base_url=base_url, api_key="sk-test", max_retries=0) as client:
+        agent = Agent(
+            OpenAIChatModel("gpt-4o-mini", provider=OpenAIProvider(openai_client=client)), instructions="Be brief."
+        )
+
+        @agent.tool_plain
+        def get_weather(city: str) -> str:
+            """Weather for a city."""
+            return f"sunny in {city}"
+
+        return (await agent.run("Weather in Paris?")).output
+
+
+def test_a_pydantic_ai_agent_with_a_tool(memory: InMemorySpanExporter) -> None:
+    with FakeLLM() as api:
+        assert asyncio.run(_run_agent(api.base_url)) == PLAIN_ANSWER
+    defaults = Defaults()
+    (group,) = whole_sessions([map_span(span, defaults) for span in memory.get_finished_spans()], defaults)
+    events = {event["event_name"]: event for event in group.events}
+    run = events["agent run"]
+    assert run["event_type"] == "chain"
+    assert run["outputs"] == {"role": "assistant", "content": PLAIN_ANSWER}
+    history = run["inputs"]["chat_history"]
+    assert history[0] == {"role": "system", "content": "Be brief."}
+    assert history[1] == {"role": "user", "content": "Weather in Paris?"}
+    assert history[2]["tool_calls"][0]["function"]["name"] == "get_weather"
+    assert history[3]["content"] == "sunny in Paris"
+    assert not {"pydantic_ai.all_messages", "final_result", "gen_ai.system_instructions"} & set(run["metadata"])
+    assert group.properties["inputs"] == run["inputs"]  # the run is the session's top event
+    assert group.properties["outputs"] == run["outputs"]
+    tool = events["running tool: get_weather"]
+    assert tool["event_type"] == "tool"
+    assert (tool["inputs"], tool["outputs"]) == ({"city": "Paris"}, {"result": "sunny in Paris"})
+    calls = [event for event in group.events if event["event_type"] == "model"]
+    assert len(calls) == 2
+    assert calls[0]["outputs"]["tool_calls"][0]["id"] == "call_weather_1"
+    assert calls[1]["outputs"]["content"] == PLAIN_ANSWER
+    for call in calls:
+        meta = call["metadata"]
+        assert (meta["prompt_tokens"], meta["completion_tokens"], meta["cache_read_input_tokens"]) == (23, 9, 4)
+        assert meta["cost"] > 0  # pydantic-ai's operation.cost
+        assert "operation.cost" not in meta
+        assert call["parent_id"] == run["event_id"]
+    conversation = {span.attributes.get("gen_ai.conversation.id") for span in memory.get_finished_spans()}
+    assert {group.properties["session_id"]} == conversation  # one run, one conversation, one session
+    assert {event["session_id"] for event in group.events} == conversation
