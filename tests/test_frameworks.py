@@ -3,7 +3,8 @@ events and a session with their conversation, answer, tools and usage.
 
 pydantic-ai instruments itself (``Agent.instrument_all()``): an ``invoke_agent`` span over ``chat`` model
 spans and ``execute_tool`` spans, in the OTel GenAI conventions, with its own ``pydantic_ai.all_messages`` and
-``final_result`` on the run.
+``final_result`` on the run. Langfuse's SDK writes its own ``langfuse.*`` attributes on spans of the
+``TracerProvider`` it is given, to the ``span_exporter`` it is given.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+from langfuse import Langfuse, observe, propagate_attributes
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -87,3 +89,53 @@ def test_a_pydantic_ai_agent_with_a_tool(memory: InMemorySpanExporter) -> None:
     conversation = {span.attributes.get("gen_ai.conversation.id") for span in memory.get_finished_spans()}
     assert {group.properties["session_id"]} == conversation  # one run, one conversation, one session
     assert {event["session_id"] for event in group.events} == conversation
+
+
+def test_langfuse_observed_functions_a_generation_a_session_and_a_user() -> None:
+    memory = InMemorySpanExporter()
+    langfuse = Langfuse(
+        public_key="pk-lf-test", secret_key="sk-lf-test", base_url="http://127.0.0.1:9",  # never called
+        tracer_provider=TracerProvider(), span_exporter=memory,
+    )  # fmt: skip
+
+    @observe(name="answer")
+    def answer(question: str) -> str:
+        with langfuse.start_as_current_observation(
+            as_type="generation", name="llm-call", model="gpt-4o", input=[{"role": "user", "content": question}],
+            model_parameters={"temperature": 0.2},
+        ) as generation:  # fmt: skip
+            generation.update(
+                output={"role": "assistant", "content": "Paris."},
+                usage_details={"input": 12, "output": 3},
+                cost_details={"total": 0.0004},
+            )
+        return "Paris."
+
+    @observe(name="agent")
+    def agent(question: str, style: str = "short") -> str:
+        with propagate_attributes(session_id="chat-42", user_id="user-7", metadata={"tenant": "acme"}):
+            return answer(question)
+
+    agent("Capital of France?", style="terse")
+    langfuse.flush()
+    langfuse.shutdown()
+    defaults = Defaults()
+    (group,) = whole_sessions([map_span(span, defaults) for span in memory.get_finished_spans()], defaults)
+    events = {event["event_name"]: event for event in group.events}
+    assert set(events) == {"agent", "answer", "llm-call"}
+    assert group.properties["metadata"]["external_session_id"] == "chat-42"
+    assert group.properties["user_properties"] == {"user_id": "user-7"}
+    assert group.properties["session_name"] == "agent"
+    assert group.properties["inputs"] == {"args": ["Capital of France?"], "style": "terse"}  # @observe's call
+    assert group.properties["outputs"] == {"output": "Paris."}
+    generation = events["llm-call"]
+    assert generation["event_type"] == "model"
+    assert generation["config"] == {"model": "gpt-4o", "temperature": 0.2}
+    assert generation["inputs"] == {"chat_history": [{"role": "user", "content": "Capital of France?"}]}
+    assert generation["outputs"] == {"role": "assistant", "content": "Paris."}
+    meta = generation["metadata"]
+    assert (meta["prompt_tokens"], meta["completion_tokens"], meta["total_tokens"], meta["cost"]) == (12, 3, 15, 0.0004)
+    for event in group.events:
+        assert event["metadata"]["tenant"] == "acme"  # Langfuse wrote '"acme"': JSON, decoded
+        assert event["user_properties"] == {"user_id": "user-7"}
+        assert event["session_id"] == group.properties["session_id"]

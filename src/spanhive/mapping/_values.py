@@ -54,6 +54,19 @@ def json_value(value: Any) -> Any:
     return plain(value)
 
 
+def call_arguments(value: Any) -> Optional[dict[str, Any]]:
+    """A decorated function's call as the Traceloop and Langfuse decorators record it, ``{"args": […],
+    "kwargs": {…}}``, as inputs: the keyword arguments at the top level, the positional ones under ``args``;
+    ``None`` for any other value."""
+    if not (isinstance(value, dict) and value and set(value) <= {"args", "kwargs"}):
+        return None
+    kwargs = value.get("kwargs")
+    inputs = dict(kwargs) if isinstance(kwargs, dict) else {}
+    if value.get("args"):
+        inputs.setdefault("args", value["args"])
+    return inputs
+
+
 def string_list(value: Any) -> Optional[list[Any]]:
     """Tags and similar lists: an OTel sequence, a JSON array string, or one bare string; else ``None``."""
     if isinstance(value, (tuple, list)):

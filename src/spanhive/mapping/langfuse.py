@@ -11,7 +11,7 @@ from typing import Any
 from spanhive.mapping import _messages
 from spanhive.mapping._attrs import SpanAttrs, as_count
 from spanhive.mapping._draft import Draft
-from spanhive.mapping._values import is_absent, json_value, string_list
+from spanhive.mapping._values import call_arguments, is_absent, json_value, string_list
 
 OBSERVATION = "langfuse.observation"
 TRACE = "langfuse.trace"
@@ -62,6 +62,10 @@ def _io(attrs: SpanAttrs, draft: Draft, key: str, field: str, label: str) -> Non
         history = _messages.openai_messages(value.get("messages") if isinstance(value, dict) else value)
         if history is not None and all(m["role"] != "unknown" for m in history):
             draft.fill(field, {"chat_history": history})
+            return
+        called = call_arguments(value)  # what @observe records of the decorated function's call
+        if called is not None:
+            draft.fill(field, called)
             return
     elif draft.is_model and isinstance(value, dict) and "content" in value:
         draft.fill(field, {"role": "assistant", **value})

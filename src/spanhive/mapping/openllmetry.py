@@ -14,7 +14,7 @@ from typing import Any
 from spanhive.mapping import _messages
 from spanhive.mapping._attrs import SpanAttrs
 from spanhive.mapping._draft import Draft
-from spanhive.mapping._values import is_absent, json_leaf, json_value
+from spanhive.mapping._values import call_arguments, is_absent, json_leaf, json_value
 from spanhive.mapping.openinference import indexed
 
 HEADS = frozenset({"gen_ai", "llm", "traceloop"})
@@ -114,11 +114,8 @@ def _json_leaf_dict(item: Any) -> Any:
 def _entity(attrs: SpanAttrs, draft: Draft) -> None:
     if draft.empty("inputs") and "traceloop.entity.input" in attrs.data:
         value = json_value(attrs.data["traceloop.entity.input"])
-        if isinstance(value, dict) and set(value) <= {"args", "kwargs"}:
-            inputs = dict(value.get("kwargs") or {}) if isinstance(value.get("kwargs"), dict) else {}
-            if value.get("args"):
-                inputs.setdefault("args", value["args"])
-        else:
+        inputs = call_arguments(value)
+        if inputs is None:
             inputs = value if isinstance(value, dict) else {"input": value}
         attrs.used.add("traceloop.entity.input")
         draft.fill("inputs", inputs)
