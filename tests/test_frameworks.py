@@ -4,17 +4,25 @@ events and a session with their conversation, answer, tools and usage.
 pydantic-ai instruments itself (``Agent.instrument_all()``): an ``invoke_agent`` span over ``chat`` model
 spans and ``execute_tool`` spans, in the OTel GenAI conventions, with its own ``pydantic_ai.all_messages`` and
 ``final_result`` on the run. Langfuse's SDK writes its own ``langfuse.*`` attributes on spans of the
-``TracerProvider`` it is given, to the ``span_exporter`` it is given.
+``TracerProvider`` it is given, to the ``span_exporter`` it is given. LangChain's agent (a LangGraph graph)
+is instrumented by OpenInference's and by Traceloop's LangChain instrumentations, which serialize LangChain
+messages in two different ways.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import openai
 import pytest
+from langchain.agents import create_agent
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
 from langfuse import Langfuse, observe, propagate_attributes
+from openinference.instrumentation.langchain import LangChainInstrumentor as OpenInferenceLangChain
+from opentelemetry.instrumentation.langchain import LangchainInstrumentor as TraceloopLangChain
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -139,3 +147,51 @@ def test_langfuse_observed_functions_a_generation_a_session_and_a_user() -> None
         assert event["metadata"]["tenant"] == "acme"  # Langfuse wrote '"acme"': JSON, decoded
         assert event["user_properties"] == {"user_id": "user-7"}
         assert event["session_id"] == group.properties["session_id"]
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Weather for a city."""
+    return f"sunny in {city}"
+
+
+@pytest.mark.parametrize(
+    "instrumentor", [OpenInferenceLangChain, TraceloopLangChain], ids=["openinference", "traceloop"]
+)
+def test_a_langgraph_agent_with_a_tool(instrumentor: Callable[[], Any]) -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    instrumentation = instrumentor()
+    instrumentation.instrument(tracer_provider=provider)
+    try:
+        with FakeLLM() as api:
+            llm = ChatOpenAI(model="gpt-4o-mini", base_url=api.base_url, api_key="sk-test", max_retries=0)  # type: ignore[arg-type]
+            agent = create_agent(llm, tools=[get_weather], system_prompt="Be brief.")
+            state = agent.invoke({"messages": [{"role": "user", "content": "Weather in Paris?"}]})
+            llm.root_client.close()
+        assert state["messages"][-1].content == PLAIN_ANSWER
+    finally:
+        instrumentation.uninstrument()
+        provider.shutdown()
+    defaults = Defaults()
+    groups = whole_sessions([map_span(span, defaults) for span in memory.get_finished_spans()], defaults)
+    events = [event for group in groups for event in group.events]
+    graph = next(e for e in events if e["event_name"] in ("LangGraph", "LangGraph.workflow"))  # the graph's run
+    assert graph["event_type"] == "chain"
+    assert graph["inputs"]["chat_history"] == [{"role": "user", "content": "Weather in Paris?"}]
+    assert (graph["outputs"]["role"], graph["outputs"]["content"]) == ("assistant", PLAIN_ANSWER)  # the answer
+    roles = [m["role"] for m in graph["outputs"]["messages"]]
+    assert roles == ["user", "assistant", "tool", "assistant"]  # LangChain's messages, as chat messages
+    assert graph["outputs"]["messages"][1]["tool_calls"][0]["function"]["name"] == "get_weather"
+    calls = [e for e in events if e["event_type"] == "model"]
+    assert len(calls) == 2
+    assert calls[0]["inputs"]["chat_history"][0] == {"role": "system", "content": "Be brief."}
+    assert calls[1]["outputs"]["content"] == PLAIN_ANSWER
+    assert all(call["metadata"]["prompt_tokens"] == 23 for call in calls)
+    (weather,) = [e for e in events if e["event_type"] == "tool" and "get_weather" in e["event_name"]]
+    assert "sunny in Paris" in str(weather["outputs"])
+    if instrumentor is OpenInferenceLangChain:  # one trace; Traceloop's agent factory is a trace of its own
+        (group,) = groups
+        assert group.properties["inputs"] == graph["inputs"]
+        assert group.properties["outputs"]["content"] == PLAIN_ANSWER

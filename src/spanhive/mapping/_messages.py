@@ -131,6 +131,83 @@ def _openai_call(raw: dict[str, Any]) -> dict[str, Any]:
     return tool_call(raw.get("id"), raw.get("name"), raw.get("arguments"))  # flat form (OpenLLMetry)
 
 
+_LANGCHAIN_ROLES = {
+    "human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool",
+    "HumanMessage": "user", "AIMessage": "assistant", "SystemMessage": "system", "ToolMessage": "tool",
+    "FunctionMessage": "tool", "HumanMessageChunk": "user", "AIMessageChunk": "assistant",
+    "SystemMessageChunk": "system", "ToolMessageChunk": "tool",
+}  # fmt: skip
+"""LangChain message types (``type`` values and class names) as chat roles."""
+
+
+def langchain_message(raw: Any) -> Optional[Message]:
+    """A LangChain message as instrumentations serialize it, as a chat message; ``None`` for anything else.
+
+    Three forms: ``{"lc": 1, "type": "constructor", "id": [..., "AIMessage"], "kwargs": {...}}`` (``dumpd``,
+    Traceloop), ``{"type": "ai", "data": {...}}`` (``message_to_dict``, OpenInference), and the message's own
+    fields ``{"type": "ai", "content": ...}``.
+    """
+    if not isinstance(raw, dict):
+        return None
+    if raw.get("lc") == 1 and isinstance(raw.get("id"), list) and isinstance(raw.get("kwargs"), dict):
+        kind, fields = raw["id"][-1] if raw["id"] else None, raw["kwargs"]
+    elif isinstance(raw.get("data"), dict) and isinstance(raw.get("type"), str):
+        kind, fields = raw["type"], raw["data"]
+    elif isinstance(raw.get("type"), str) and "content" in raw:
+        kind, fields = raw["type"], raw
+    else:
+        return None
+    role = _LANGCHAIN_ROLES.get(kind) if isinstance(kind, str) else None
+    if role is None:
+        role = fields.get("role") if kind in ("chat", "ChatMessage") and isinstance(fields.get("role"), str) else None
+    if role is None:
+        return None
+    message = openai_message({**fields, "role": role, "tool_calls": None})
+    calls = fields.get("tool_calls")
+    if isinstance(calls, list) and calls:
+        message["tool_calls"] = [
+            tool_call(c.get("id"), c.get("name"), c.get("args")) for c in calls if isinstance(c, dict)
+        ]
+    return message
+
+
+def langchain_messages(value: Any) -> Optional[list[Message]]:
+    """A list of LangChain messages (or ``{role, content}`` dicts, which LangGraph takes as input) as chat
+    messages; ``None`` unless every item is one."""
+    if not isinstance(value, list) or not value:
+        return None
+    messages = []
+    for item in value:
+        message = langchain_message(item)
+        if message is None and isinstance(item, dict) and isinstance(item.get("role"), str) and "content" in item:
+            message = openai_message(item)
+        if message is None:
+            return None
+        messages.append(message)
+    return messages
+
+
+def with_messages(value: Any, field: str) -> Any:
+    """A chain's input or output value with the LangChain messages in it made chat messages (``value``
+    itself when it holds none): a message list under ``messages`` becomes ``chat_history`` in ``inputs``; in
+    ``outputs`` it stays under ``messages``, with the last message, when it is the assistant's, at the top
+    (the answer); a lone message (a tool's or a node's output) becomes that message."""
+    single = langchain_message(value)
+    if single is not None:
+        return single
+    if not isinstance(value, dict):
+        return value
+    converted = langchain_messages(value.get("messages"))
+    if converted is None:
+        return value
+    others = {key: item for key, item in value.items() if key != "messages"}
+    if field == "inputs":
+        return {**others, "chat_history": converted}
+    last = converted[-1]
+    answer = {key: last[key] for key in ("role", "content", "tool_calls") if key in last}
+    return {**(answer if last["role"] == "assistant" else {}), **others, "messages": converted}
+
+
 # --- outputs ------------------------------------------------------------------------------------------------
 
 

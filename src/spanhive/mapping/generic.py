@@ -3,10 +3,12 @@ precedence source of ``inputs`` and ``outputs``, for spans no richer convention 
 
 Source: Arize-ai/openinference ``spec/semantic_conventions.md`` (``input.value``, ``input.mime_type``).
 A JSON object becomes the field itself; any other value is wrapped as ``{"input": …}`` / ``{"output": …}``.
+LangChain messages in either (OpenInference's LangChain instrumentation serializes them) become chat messages.
 """
 
 from __future__ import annotations
 
+from spanhive.mapping import _messages
 from spanhive.mapping._attrs import SpanAttrs
 from spanhive.mapping._draft import Draft
 from spanhive.mapping._values import is_absent, json_leaf
@@ -33,7 +35,7 @@ def _one(attrs: SpanAttrs, draft: Draft, name: str, field: str) -> None:
         attrs.used.add(key)
         return
     mime = attrs.data.get(name + ".mime_type")
-    value = json_leaf(raw) if mime in (None, _JSON) else raw
+    value = _messages.with_messages(json_leaf(raw), field) if mime in (None, _JSON) else raw
     if field == "outputs" and draft.is_model and not isinstance(value, dict):
         draft.fill(field, {"role": "assistant", "content": value})
     else:

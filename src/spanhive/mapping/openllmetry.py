@@ -113,19 +113,36 @@ def _json_leaf_dict(item: Any) -> Any:
 
 def _entity(attrs: SpanAttrs, draft: Draft) -> None:
     if draft.empty("inputs") and "traceloop.entity.input" in attrs.data:
-        value = json_value(attrs.data["traceloop.entity.input"])
+        value = _unwrapped(json_value(attrs.data["traceloop.entity.input"]), "inputs", draft)
         inputs = call_arguments(value)
         if inputs is None:
+            value = _messages.with_messages(value, "inputs")
             inputs = value if isinstance(value, dict) else {"input": value}
         attrs.used.add("traceloop.entity.input")
         draft.fill("inputs", inputs)
     if draft.empty("outputs") and "traceloop.entity.output" in attrs.data:
-        value = json_value(attrs.data["traceloop.entity.output"])
+        value = _messages.with_messages(
+            _unwrapped(json_value(attrs.data["traceloop.entity.output"]), "outputs", draft), "outputs"
+        )
         attrs.used.add("traceloop.entity.output")
         draft.fill("outputs", value if isinstance(value, dict) else {"result": value})
     kind = attrs.data.get("traceloop.span.kind")
     if kind == "tool":
         draft.copy(attrs, "config", "tool_name", "traceloop.entity.name")
+
+
+_LANGCHAIN_WRAPPER = frozenset({"inputs", "outputs", "tags", "metadata", "kwargs"})
+
+
+def _unwrapped(value: Any, name: str, draft: Draft) -> Any:
+    """Traceloop's LangChain instrumentation wraps a run's value with its callback arguments, ``{"inputs": …,
+    "tags": […], "metadata": {…}, "kwargs": {…}}``: the value, the rest kept in ``metadata.langchain``."""
+    if not (isinstance(value, dict) and name in value and set(value) <= _LANGCHAIN_WRAPPER):
+        return value
+    rest = {key: item for key, item in value.items() if key != name and item not in (None, [], {})}
+    if rest:
+        draft.put("metadata", "langchain", rest)
+    return value[name]
 
 
 def _associations(attrs: SpanAttrs, draft: Draft) -> None:
