@@ -54,6 +54,8 @@ EXACT_KEYS = [
     "langfuse.observation.level", "langfuse.observation.status_message", "langfuse.trace.name",
     "langfuse.trace.input", "langfuse.trace.tags", "langfuse.environment", "logfire.msg", "logfire.tags",
     "logfire.span_type", "langsmith.span.kind", "langsmith.span.tags", "langsmith.metadata.thread_id",
+    "pydantic_ai.all_messages", "final_result", "operation.cost", "gen_ai.is_streaming",
+    "gen_ai.usage.cache_write.input_tokens", "gen_ai.response.time_to_first_chunk", "anthropic.message.stop_reason",
 ]  # fmt: skip
 PREFIX_TEMPLATES = [
     "honeyhive_inputs.{a}", "honeyhive_inputs.{a}.{i}.{b}", "honeyhive_outputs.{a}", "honeyhive_config.{a}",
@@ -82,6 +84,15 @@ json_values = st.recursive(
 texts = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["", "{}", "[]", "null", "{", "[[", "pending_span", "LLM", "chat", "tool", "ERROR", "model"]),
+    st.sampled_from(  # LangChain's serialized messages, whole and broken, and Traceloop's wrapper of them
+        [
+            '{"messages": [{"type": "ai", "data": {"content": 1, "tool_calls": [{"args": null}, 3]}}]}',
+            '{"messages": [{"type": "chat", "data": {"role": 7}}, {"role": "user", "content": null}]}',
+            '{"inputs": {"messages": [{"lc": 1, "id": [], "kwargs": {"content": []}}]}, "tags": null}',
+            '{"outputs": {"type": "tool", "content": {"x": 1}}, "kwargs": {"name": "g"}}',
+            '[{"role": "assistant", "parts": [{"type": "tool_call", "arguments": {"a": 1}}]}]',
+        ]
+    ),
     json_values.map(json.dumps),
     st.just("\ud800 lone surrogate"),
 )
