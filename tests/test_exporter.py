@@ -32,6 +32,29 @@ def trace_spans(recorded: Recorded, traces: int = 1, children: int = 2) -> Seque
     return memory.get_finished_spans()
 
 
+@pytest.mark.parametrize("masked", [False, True], ids=["streamed", "whole-records"])
+def test_a_top_span_with_no_io_lends_its_first_childs(recorded: Recorded, capture: CaptureServer, masked: bool) -> None:
+    """Traceloop's LangGraph: ``invoke_agent`` says nothing of its own; its ``workflow`` child has the run's
+    input and output. The session takes them, as if the top span had them."""
+    provider, memory = recorded
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("invoke_agent"):
+        with tracer.start_as_current_span(
+            "workflow", attributes={"input.value": '{"q": "hi"}', "output.value": "done"}
+        ):
+            pass
+        with tracer.start_as_current_span("later", attributes={"input.value": "other", "output.value": "other"}):
+            pass
+    exporter = spanhive.SessionExporter(
+        endpoint=capture.url, api_key="k", mask=(lambda record: None) if masked else None
+    )
+    assert exporter.export(memory.get_finished_spans()) is SpanExportResult.SUCCESS
+    props = capture.requests[0].body["session_properties"]
+    assert (props["inputs"], props["outputs"]) == ({"q": "hi"}, {"output": "done"})
+    (top,) = [e for e in capture.events() if e["event_name"] == "invoke_agent"]
+    assert (top["inputs"], top["outputs"]) == ({}, {})  # the event itself is as the span was
+
+
 def test_single_session_body_and_headers(recorded: Recorded, capture: CaptureServer) -> None:
     """One session → ``single_session`` with its SessionProperties; bearer auth, UA, gzip, JSON."""
     exporter = spanhive.SessionExporter(endpoint=capture.url, api_key="secret-key", headers={"X-Team": "ml"})

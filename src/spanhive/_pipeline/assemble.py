@@ -189,6 +189,9 @@ class Assembly:
         self._by_id: dict[str, Entry] = {}
         self._hold = hold
         """What the exporter remembers across batches: here, the name each session went out with."""
+        self._child_io: dict[str, tuple[int, dict[str, Any], dict[str, Any]]] = {}
+        """By parent event id: the start, inputs and outputs of its first child that has either, for a top
+        event with none of its own (Traceloop's ``invoke_agent`` over the ``workflow`` span that has them)."""
 
     def add(self, event: Event, facts: SpanFacts) -> Entry:
         """Record one event (of a root: the fields the session takes from it)."""
@@ -211,6 +214,11 @@ class Assembly:
                 merged.setdefault(key, value)
         if facts.session_name and session.name is None:
             session.name = facts.session_name
+        if not facts.root and (event["inputs"] or event["outputs"]):
+            parent = event["parent_id"] or ""
+            known = self._child_io.get(parent)
+            if known is None or facts.start_ns < known[0]:
+                self._child_io[parent] = (facts.start_ns, event["inputs"], event["outputs"])
         if facts.root:
             external = event["metadata"].get("external_session_id")
             root = _Root(
@@ -237,7 +245,8 @@ class Assembly:
         """Link parents and children, settle default types, and complete each session's properties.
 
         A session's ``inputs`` and ``outputs`` are its root event's own objects (not copies) unless a span
-        stated them for the session.
+        stated them for the session; a root with none of its own lends them from its first child that has
+        them.
         """
         by_id = self._by_id
         entries = sorted(by_id.values(), key=lambda e: (e.start_ns, e.event_id))
@@ -263,8 +272,11 @@ class Assembly:
             props["session_name"] = name
             if roots:
                 first, last = roots[0], roots[-1]
-                props["inputs"] = first.inputs
-                props["outputs"] = last.outputs
+                props["inputs"], props["outputs"] = first.inputs, last.outputs
+                if not first.inputs and first.event_id in self._child_io:
+                    props["inputs"] = self._child_io[first.event_id][1]
+                if not last.outputs and last.event_id in self._child_io:
+                    props["outputs"] = self._child_io[last.event_id][2]
                 props["error"] = last.error
                 if first.external_session_id is not None:
                     props["metadata"]["external_session_id"] = first.external_session_id
