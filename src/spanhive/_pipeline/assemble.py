@@ -214,11 +214,14 @@ class Assembly:
                 merged.setdefault(key, value)
         if facts.session_name and session.name is None:
             session.name = facts.session_name
-        if not facts.root and (event["inputs"] or event["outputs"]):
-            parent = event["parent_id"] or ""
-            known = self._child_io.get(parent)
-            if known is None or facts.start_ns < known[0]:
-                self._child_io[parent] = (facts.start_ns, event["inputs"], event["outputs"])
+        if not facts.root:
+            if self._child_io:  # a parent ends after its children: theirs are of no use once it is not a root
+                self._child_io.pop(entry.event_id, None)
+            if event["inputs"] or event["outputs"]:
+                parent = event["parent_id"] or ""
+                known = self._child_io.get(parent)
+                if known is None or facts.start_ns < known[0]:
+                    self._child_io[parent] = (facts.start_ns, event["inputs"], event["outputs"])
         if facts.root:
             external = event["metadata"].get("external_session_id")
             root = _Root(
