@@ -41,6 +41,9 @@ def test_span_attributes_and_events_are_read_in_place_on_sdk_spans() -> None:
     assert isinstance(events, deque)
     assert list(events) == list(span.events)
     assert list(_internals.span_links(span)) == list(span.links) == []
+    assert _internals.span_links(span) is span._links._dq  # type: ignore[attr-defined]  # empty: still no copy
+    bare = ReadableSpan(name="s", events=(), links=())
+    assert _internals.span_events(bare) is bare._events  # an empty tuple is taken as it is, too
 
 
 def test_other_span_objects_go_through_the_public_accessors() -> None:

@@ -44,12 +44,14 @@ def span_attributes(span: Any) -> Mapping[str, Any]:
 
 def span_events(span: Any) -> Sequence[Any]:
     """``span.events`` without the tuple copy the SDK makes on every access."""
-    return _in_place(getattr(span, "_events", None)) or span.events or ()
+    held = _in_place(getattr(span, "_events", None))
+    return held if held is not None else span.events or ()
 
 
 def span_links(span: Any) -> Sequence[Any]:
     """``span.links`` without the tuple copy the SDK makes on every access."""
-    return _in_place(getattr(span, "_links", None)) or span.links or ()
+    held = _in_place(getattr(span, "_links", None))
+    return held if held is not None else span.links or ()
 
 
 def _in_place(held: Any) -> Optional[Sequence[Any]]:
