@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any, Optional
 
+from spanhive.mapping._attrs import SpanAttrs
+from spanhive.mapping._values import json_leaf
+
 Message = dict[str, Any]
 
 _TEXT_PART_KEYS = ("content", "text")
@@ -84,6 +87,20 @@ def genai_message(raw: dict[str, Any]) -> Message:
         if raw.get(key) is not None:
             message[key] = raw[key]
     return message
+
+
+def with_instructions(history: list[Message], attrs: SpanAttrs) -> list[Message]:
+    """``history`` with ``gen_ai.system_instructions``, when a span has them, as its first ``system`` turn
+    (the attribute consumed)."""
+    system = attrs.data.get(SYSTEM_INSTRUCTIONS)
+    text = genai_parts_text(json_leaf(system)) if system is not None else None
+    if text is not None:
+        attrs.used.add(SYSTEM_INSTRUCTIONS)
+        history.insert(0, {"role": "system", "content": text})
+    return history
+
+
+SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
 
 
 def genai_parts_text(value: Any) -> Optional[str]:

@@ -45,13 +45,7 @@ def _messages_from_attributes(attrs: SpanAttrs, draft: Draft) -> None:
         history = _messages.genai_messages(json_leaf(attrs.data["gen_ai.input.messages"]))
         if history is not None:
             attrs.used.add("gen_ai.input.messages")
-            system = attrs.data.get("gen_ai.system_instructions")
-            if system is not None:
-                text = _messages.genai_parts_text(json_leaf(system))
-                if text is not None:
-                    attrs.used.add("gen_ai.system_instructions")
-                    history.insert(0, {"role": "system", "content": text})
-            draft.fill("inputs", {"chat_history": history})
+            draft.fill("inputs", {"chat_history": _messages.with_instructions(history, attrs)})
     if draft.empty("outputs") and "gen_ai.output.messages" in attrs.data:
         choices = _messages.genai_messages(json_leaf(attrs.data["gen_ai.output.messages"]))
         if choices is not None:

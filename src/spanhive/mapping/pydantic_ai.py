@@ -19,7 +19,6 @@ from spanhive.mapping._values import is_absent, json_leaf
 HEADS = frozenset({"pydantic_ai", "final_result"})
 """First segments of the attributes it reads: a span with none of them (and no span events) is skipped."""
 MESSAGES, RESULT = "pydantic_ai.all_messages", "final_result"
-SYSTEM = "gen_ai.system_instructions"  # the agent's instructions, a first system turn as on GenAI model spans
 
 
 def apply(attrs: SpanAttrs, draft: Draft) -> None:
@@ -39,12 +38,7 @@ def apply(attrs: SpanAttrs, draft: Draft) -> None:
             last = history[-1]
             if answered and last.get("role") == "assistant" and last.get("content") == result:
                 history.pop()  # the answer, which is the outputs
-            system = data.get(SYSTEM)
-            text = _messages.genai_parts_text(json_leaf(system)) if system is not None else None
-            if text is not None:
-                history.insert(0, {"role": "system", "content": text})
-                attrs.used.add(SYSTEM)
-            draft.fill("inputs", {"chat_history": history})
+            draft.fill("inputs", {"chat_history": _messages.with_instructions(history, attrs)})
             attrs.used.add(MESSAGES)
 
 
