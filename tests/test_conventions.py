@@ -6,6 +6,7 @@ file and commit). The LLM instrumentations that can run here are covered by ``te
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any, Optional
 
@@ -939,6 +940,49 @@ def test_long_values_are_truncated_with_a_marker(recorded: Recorded) -> None:
     event, hint = result
     assert event["inputs"]["doc"] == "x" * 1000 + "…[truncated 4000 chars]"
     assert hint.truncated == 1
+
+
+_PICTURE = base64.b64encode(bytes(range(256)) * 40).decode()  # 10,240 bytes of data, 13,656 characters
+_OMITTED = "[inline data omitted: 10240 bytes]"
+
+
+def test_bulky_inline_data_is_replaced_by_a_marker_with_its_size(recorded: Recorded) -> None:
+    """Wherever a picture's base64 stands (a data URL in a JSON string, a GenAI blob part, a span event, a
+    span of no convention), it gives way to a marker with its size; its media type and the part's type stay."""
+    parts = [{"type": "blob", "modality": "image", "mime_type": "image/jpeg", "content": _PICTURE}]
+    body = json.dumps(
+        {"messages": [{"content": [{"type": "image_url", "image_url": {"url": f"data:image/png;base64,{_PICTURE}"}}]}]}
+    )
+    event = mapped(
+        recorded,
+        {"gen_ai.input.messages": json.dumps([{"role": "user", "parts": parts}]), "request.body": body},
+        events=[("upload", {"file": _PICTURE})],
+    )
+    (part,) = event["inputs"]["chat_history"][0]["content"]
+    assert part == {"type": "blob", "modality": "image", "mime_type": "image/jpeg", "content": _OMITTED}
+    assert f"data:image/png;base64,{_OMITTED}" in event["metadata"]["request.body"]
+    assert json.loads(event["metadata"]["request.body"])  # still JSON
+    assert event["metadata"]["events"][0]["attributes"] == {"file": _OMITTED}
+    generic = mapped(recorded, {"http.request.body": f"data:image/png;base64,{_PICTURE}"})
+    assert generic["metadata"]["http.request.body"] == f"data:image/png;base64,{_OMITTED}"
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        pytest.param("Ab1+" * 2048, True, id="at-the-threshold"),
+        pytest.param("Ab1+" * 2048 + "C", False, id="over-it"),
+        pytest.param("x" * 20_000, True, id="letters-alone"),
+        pytest.param(base64.urlsafe_b64encode(bytes(range(256)) * 40).decode(), False, id="url-safe"),
+        pytest.param(" ".join(["lorem ipsum dolor"] * 3000), True, id="prose"),
+        pytest.param(json.dumps([list(range(4000))], separators=(",", ":")), True, id="json"),
+    ],
+)
+def test_the_inline_data_threshold(recorded: Recorded, text: str, kept: bool) -> None:
+    """Runs of base64 up to 8,192 characters stay; longer ones go; long text that is no data stays (a run of
+    letters alone is no encoded data)."""
+    event = mapped(recorded, {"note": text})
+    assert (event["metadata"]["note"] == text) is kept
 
 
 def test_a_generic_span_is_still_a_complete_event(recorded: Recorded) -> None:

@@ -36,7 +36,7 @@ from spanhive.mapping import (
 )
 from spanhive.mapping._attrs import KeyLayout, SpanAttrs
 from spanhive.mapping._draft import Draft
-from spanhive.mapping._limits import truncate_long_strings
+from spanhive.mapping._limits import INLINE_DATA_MAX_CHARS, is_bulky, truncate_long_strings
 
 SESSION_ID_KEYS = (
     *honeyhive.SESSION_ID_KEYS,
@@ -208,8 +208,9 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
             span, fields, event, event_type, events, attrs, facts, probes, system
         )
         long, primitive = _scan(data.values(), limit)
-        if primitive and events:
-            primitive = all(_scan((e.attributes or {}).values(), limit)[1] for e in events)
+        for span_event in events:  # their attributes land in the record too (metadata.events, messages)
+            event_long, event_primitive = _scan((span_event.attributes or {}).values(), limit)
+            long, primitive = long or event_long, primitive and event_primitive
     else:  # attributes of no convention, no span events: metadata is the attributes
         if status_code is StatusCode.ERROR:
             event["error"] = _without_traceback(description, system) or "error"
@@ -259,15 +260,17 @@ def _applicable(layout: KeyLayout) -> tuple[Callable[[SpanAttrs, Draft], None], 
 
 
 def _scan(values: Iterable[Any], limit: int) -> tuple[bool, bool]:
-    """Whether any string is longer than ``limit``, and whether every value is a JSON primitive (or an OTel
-    sequence of them) with every float finite. Parsed JSON is always primitive, so a span whose attributes
-    all are maps to a record that any JSON encoder writes the same way."""
+    """Whether any string is too long or holds bulky inline data (:func:`~spanhive.mapping._limits.is_bulky`),
+    and whether every value is a JSON primitive (or an OTel sequence of them) with every float finite. Parsed
+    JSON is always primitive, so a span whose attributes all are maps to a record that any JSON encoder writes
+    the same way."""
     long = False
     primitive = True
+    floor = min(limit, INLINE_DATA_MAX_CHARS)
     for value in values:
         cls = value.__class__
         if cls is str:
-            if len(value) > limit:
+            if not long and len(value) > floor and is_bulky(value, limit):
                 long = True
         elif cls is float:
             if value - value:  # NaN or an infinity
@@ -308,6 +311,7 @@ def _apply_conventions(  # noqa: PLR0917 - the state one mapping shares, passed 
     _usage.complete_total(draft)
     if draft.answered_model is not None:
         event["config"].setdefault("model", draft.answered_model)
+    _usage.estimate_cost(draft, fields[6])
     user_id = probes.user_id and attrs.take_present_str(probes.user_id)
     if user_id:
         event["user_properties"].setdefault("user_id", user_id)
@@ -324,6 +328,7 @@ def _survey(data: Mapping[str, Any], limit: int) -> Optional[tuple[dict[str, Any
     metadata: dict[str, Any] = {}
     long = False
     primitive = True
+    floor = min(limit, INLINE_DATA_MAX_CHARS)
     for key, value in data.items():
         known = conventional.get(key)
         if known is None:
@@ -332,7 +337,7 @@ def _survey(data: Mapping[str, Any], limit: int) -> Optional[tuple[dict[str, Any
             return None
         cls = value.__class__
         if cls is str:
-            long = long or len(value) > limit
+            long = long or (len(value) > floor and is_bulky(value, limit))
         elif cls is tuple:
             primitive = primitive and _primitive_items(value)
             metadata[key] = list(value)
