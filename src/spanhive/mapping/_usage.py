@@ -5,10 +5,13 @@ Sources (conventions.md §7): OTel GenAI ``gen_ai.usage.*`` (current dotted cach
 underscore ones), OpenInference ``llm.token_count.*`` / ``llm.cost.*``, OpenLLMetry ``llm.usage.total_tokens``,
 pydantic-ai's ``operation.cost``.
 Cached tokens are reported as sent and never subtracted (OTel counts them inside ``input_tokens``).
+A model call with token counts and no cost is priced from genai-prices' table when it is installed
+(:mod:`spanhive.mapping._prices`).
 """
 
 from __future__ import annotations
 
+from spanhive.mapping import _prices
 from spanhive.mapping._attrs import KeyLayout, SpanAttrs, as_count
 from spanhive.mapping._draft import Draft
 
@@ -85,3 +88,39 @@ def complete_total(draft: Draft) -> None:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def estimate_cost(draft: Draft, start_ns: int) -> None:
+    """``cost`` from the price table, and ``cost_source`` naming it, for a model call that has token counts
+    and states no cost of its own (an agent run's counts add up its calls', which are priced themselves)."""
+    if _prices.SOURCE is None or not draft.is_model:
+        return
+    event = draft.event
+    metadata = event["metadata"]
+    if "cost" in metadata or ("prompt_tokens" not in metadata and "completion_tokens" not in metadata):
+        return
+    config = event["config"]
+    model = metadata.get("response_model") or config.get("model")
+    provider = config.get("provider")
+    if not isinstance(model, str) or not model:
+        return
+    get = metadata.get
+    tokens = _prices.Tokens(
+        _tokens(get("prompt_tokens")),
+        _tokens(get("completion_tokens")),
+        _tokens(get("cache_read_input_tokens")),
+        _tokens(get("cache_creation_input_tokens")),
+    )
+    cost = _prices.estimate(provider if isinstance(provider, str) else None, model, start_ns, tokens)
+    if cost is not None:
+        metadata["cost"] = cost
+        metadata["cost_source"] = _prices.SOURCE
+
+
+def _tokens(value: object) -> int:
+    """A token count as a whole number of at least 0 (0 for anything else: NaN, infinities, text)."""
+    if value.__class__ is int:
+        return value if value > 0 else 0
+    if isinstance(value, float) and 0 < value < 1e18:
+        return int(value)
+    return 0
