@@ -17,6 +17,8 @@ from spanhive.store import Store
 from tests.capture import CaptureServer
 
 _PREFIXES = ("SPANHIVE_", "HH_", "OTEL_")
+# LiteLLM downloads its price table when imported unless told to read the copy it ships: no test goes online.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 AT_FLOOR = os.environ.get("TEST_AT_FLOOR") == "1"
 """``tox -e floor``: spanhive's lowest declared dependencies, which the golden files' instrumentations and
