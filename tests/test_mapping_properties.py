@@ -56,6 +56,7 @@ EXACT_KEYS = [
     "logfire.span_type", "langsmith.span.kind", "langsmith.span.tags", "langsmith.metadata.thread_id",
     "pydantic_ai.all_messages", "final_result", "operation.cost", "gen_ai.is_streaming",
     "gen_ai.usage.cache_write.input_tokens", "gen_ai.response.time_to_first_chunk", "anthropic.message.stop_reason",
+    "gen_ai.usage.reasoning.output_tokens", "llm.token_count.completion", "llm.token_count.prompt_details.cache_read",
 ]  # fmt: skip
 PREFIX_TEMPLATES = [
     "honeyhive_inputs.{a}", "honeyhive_inputs.{a}.{i}.{b}", "honeyhive_outputs.{a}", "honeyhive_config.{a}",
@@ -84,6 +85,17 @@ json_values = st.recursive(
 texts = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["", "{}", "[]", "null", "{", "[[", "pending_span", "LLM", "chat", "tool", "ERROR", "model"]),
+    st.sampled_from(["gpt-4o-mini", "claude-sonnet-4-5", "openai", "anthropic"]),  # models with a known price
+    st.sampled_from(  # inline data: a data URL, a bare run, one in a JSON part, a run of letters alone
+        [
+            "data:image/png;base64," + "iVBORw0K" * 1100,
+            "Q2Fy+/" * 1400 + "==",
+            json.dumps(
+                [{"role": "user", "parts": [{"type": "blob", "mime_type": "image/png", "content": "A1" * 4200}]}]
+            ),
+            "x" * 9000,
+        ]
+    ),
     st.sampled_from(  # LangChain's serialized messages, whole and broken, and Traceloop's wrapper of them
         [
             '{"messages": [{"type": "ai", "data": {"content": 1, "tool_calls": [{"args": null}, 3]}}]}',
@@ -118,6 +130,16 @@ template_keys = st.builds(
 )
 keys = st.one_of(st.sampled_from(EXACT_KEYS), template_keys)
 attribute_maps = st.dictionaries(keys, values, max_size=25)
+model_calls = st.builds(  # a model call whose price is known, its counts anything, with random attributes
+    lambda model, provider, prompt, completion, cached, others: {
+        **others, "gen_ai.request.model": model, "gen_ai.provider.name": provider,
+        "gen_ai.usage.input_tokens": prompt, "gen_ai.usage.output_tokens": completion,
+        "gen_ai.usage.cache_read.input_tokens": cached,
+    },
+    st.sampled_from(["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-pro", "deepseek-chat", "no-such-model"]),
+    st.sampled_from(["openai", "anthropic", "gcp.gemini", "", "x"]),
+    primitives, primitives, primitives, attribute_maps,
+)  # fmt: skip
 span_events = st.lists(
     st.tuples(
         st.sampled_from(
@@ -172,7 +194,13 @@ def _same(kept: Any, sent: Any) -> bool:
 
 
 @settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(attributes=attribute_maps, child=attribute_maps, events=span_events, status=statuses, nested=st.booleans())
+@given(
+    attributes=attribute_maps | model_calls,
+    child=attribute_maps,
+    events=span_events,
+    status=statuses,
+    nested=st.booleans(),
+)
 def test_random_spans_map_to_valid_records_and_lose_nothing(  # noqa: PLR0917 - one argument per strategy
     sdk: tuple[TracerProvider, InMemorySpanExporter],
     attributes: dict[str, Any],
@@ -220,7 +248,7 @@ def _reject(constant: str) -> None:
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(attributes=attribute_maps)
+@given(attributes=attribute_maps | model_calls)
 def test_conventions_skipped_for_a_key_layout_would_have_added_nothing(
     sdk: tuple[TracerProvider, InMemorySpanExporter], attributes: dict[str, Any]
 ) -> None:
