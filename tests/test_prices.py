@@ -29,11 +29,9 @@ MODELS = [
 
 def _reference(provider: Any, model: str, tokens: Tokens) -> float:
     """genai-prices' own price."""
+    prompt, completion, read, write = tokens
     usage = genai_prices.Usage(
-        input_tokens=tokens.prompt,
-        output_tokens=tokens.completion,
-        cache_read_tokens=tokens.cache_read,
-        cache_write_tokens=tokens.cache_write,
+        input_tokens=prompt, output_tokens=completion, cache_read_tokens=read, cache_write_tokens=write
     )
     when = datetime.fromtimestamp(NOW_NS / 1e9, UTC)
     try:
@@ -54,19 +52,19 @@ def test_the_estimate_is_genai_prices_own_price(
     model: tuple[Any, str], prompt: int, completion: int, shares: tuple[float, float]
 ) -> None:
     """Rates probed once per model, day and tier give what genai-prices computes for every call."""
-    tokens = Tokens(prompt, completion, int(prompt * shares[0]), int(prompt * shares[1]))
+    tokens = (prompt, completion, int(prompt * shares[0]), int(prompt * shares[1]))
     estimate = _prices.estimate(*model, NOW_NS, tokens)
     assert estimate == pytest.approx(_reference(*model, tokens), rel=1e-12, abs=1e-15)
 
 
 def test_counts_that_exclude_cached_tokens_are_priced_as_such() -> None:
     """A prompt count smaller than its cached part excludes it (Anthropic's API reports usage so)."""
-    estimate = _prices.estimate("anthropic", "claude-sonnet-4-5", NOW_NS, Tokens(10, 5, 100, 20))
-    assert estimate == pytest.approx(_reference("anthropic", "claude-sonnet-4-5", Tokens(130, 5, 100, 20)))
+    estimate = _prices.estimate("anthropic", "claude-sonnet-4-5", NOW_NS, (10, 5, 100, 20))
+    assert estimate == pytest.approx(_reference("anthropic", "claude-sonnet-4-5", (130, 5, 100, 20)))
 
 
 def test_an_unknown_model_has_no_estimate() -> None:
-    assert _prices.estimate("openai", "no-such-model-anywhere", NOW_NS, Tokens(100, 10)) is None
+    assert _prices.estimate("openai", "no-such-model-anywhere", NOW_NS, (100, 10, 0, 0)) is None
 
 
 LLM = {
@@ -81,7 +79,7 @@ LLM = {
 
 def test_a_model_call_without_a_cost_is_priced_with_its_source_named(recorded: Recorded) -> None:
     metadata = mapped(recorded, LLM)["metadata"]
-    assert metadata["cost"] == pytest.approx(_reference("openai", "gpt-4o-mini", Tokens(1200, 300, 200)))
+    assert metadata["cost"] == pytest.approx(_reference("openai", "gpt-4o-mini", (1200, 300, 200, 0)))
     assert metadata["cost_source"] == SOURCE
 
 
@@ -90,7 +88,7 @@ def test_the_answered_model_is_the_one_priced(recorded: Recorded) -> None:
     asked = '{"model": "gpt-4o-mini"}'
     metadata = mapped(recorded, {**LLM, "llm.model_name": "gpt-4o", "llm.invocation_parameters": asked})["metadata"]
     assert metadata["response_model"] == "gpt-4o"
-    assert metadata["cost"] == pytest.approx(_reference("openai", "gpt-4o", Tokens(1200, 300, 200)))
+    assert metadata["cost"] == pytest.approx(_reference("openai", "gpt-4o", (1200, 300, 200, 0)))
 
 
 def test_a_spans_own_cost_wins(recorded: Recorded) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from bisect import bisect_left
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, Optional, Union
+from typing import Any, Optional, Union
 
 from spanhive._log import limited
 
@@ -30,38 +30,20 @@ _NS_PER_DAY = 86_400 * 10**9
 _CACHE_SIZE = 512  # (provider, model, day) entries; the cache is cleared past it
 
 
-class _Rates(NamedTuple):
-    """US dollars per token: uncached input, cache reads, cache writes, output."""
-
-    input: float
-    cache_read: float
-    cache_write: float
-    output: float
-
-
-class _Table(NamedTuple):
-    """A model's rates on one day: ``rates[i]`` applies to a prompt of more than ``thresholds[i - 1]`` tokens
-    and at most ``thresholds[i]`` (genai-prices' tiers: the prompt's size picks the rate of every token)."""
-
-    thresholds: tuple[int, ...]
-    rates: tuple[_Rates, ...]
-
-
+_Rates = tuple[float, float, float, float]
+"""US dollars per token: uncached input, cache reads, cache writes, output."""
+_Table = tuple[tuple[int, ...], tuple[_Rates, ...]]
+"""A model's rates on one day: ``rates[i]`` applies to a prompt of more than ``thresholds[i - 1]`` tokens and
+at most ``thresholds[i]`` (genai-prices' tiers: the prompt's size picks the rate of every token)."""
 _EXACT = "exact"
 """A price genai-prices must compute for each span (it changes within a day)."""
-_MISSING = "missing"
 _Found = Union[_Table, str, None]
 """A table, ``_EXACT``, or ``None`` for a model the table does not know (remembered too)."""
 _RATES: dict[tuple[Optional[str], str, int], _Found] = {}
 
-
-class Tokens(NamedTuple):
-    """A call's token counts; ``prompt`` counts the cached ones too, as OTel counts them."""
-
-    prompt: int
-    completion: int
-    cache_read: int = 0
-    cache_write: int = 0
+Tokens = tuple[int, int, int, int]
+"""A call's token counts: prompt (counting the cached ones, as OTel counts them), completion, cache reads,
+cache writes."""
 
 
 def estimate(provider: Optional[str], model: str, start_ns: int, tokens: Tokens) -> Optional[float]:
@@ -71,8 +53,9 @@ def estimate(provider: Optional[str], model: str, start_ns: int, tokens: Tokens)
         return None
     day = start_ns // _NS_PER_DAY
     key = (provider, model, day)
-    found = _RATES.get(key, _MISSING)
-    if found is _MISSING:
+    if key in _RATES:
+        found = _RATES[key]
+    else:
         if len(_RATES) >= _CACHE_SIZE:
             _RATES.clear()
         found = _RATES[key] = _table(provider, model, _at(day * _NS_PER_DAY))
@@ -82,14 +65,10 @@ def estimate(provider: Optional[str], model: str, start_ns: int, tokens: Tokens)
     uncached = prompt - cache_read - cache_write
     if uncached < 0:  # counts that exclude the cached tokens (Anthropic's API reports them so)
         uncached, prompt = prompt, prompt + cache_read + cache_write
-    if isinstance(found, _Table):
-        rates = found.rates[bisect_left(found.thresholds, prompt)]
-        return (
-            uncached * rates.input
-            + cache_read * rates.cache_read
-            + cache_write * rates.cache_write
-            + completion * rates.output
-        )
+    if not isinstance(found, str):
+        thresholds, tiers = found
+        rates = tiers[bisect_left(thresholds, prompt) if thresholds else 0]
+        return uncached * rates[0] + cache_read * rates[1] + cache_write * rates[2] + completion * rates[3]
     usage = {"input_tokens": prompt, "output_tokens": completion}
     usage.update(cache_read_tokens=cache_read, cache_write_tokens=cache_write)
     price = _price(provider, model, _at(start_ns), usage)
@@ -113,7 +92,7 @@ def _table(provider: Optional[str], model: str, when: datetime) -> _Found:
     thresholds = tuple(sorted({tier.start for price in tiered for tier in price.tiers}))
     if thresholds and thresholds[0] < 1:
         return _EXACT
-    rates = []
+    rates: list[_Rates] = []
     for prompt in (1, *(threshold + 1 for threshold in thresholds)):  # a prompt in each tier
         probes = (
             {"input_tokens": prompt},
@@ -127,11 +106,9 @@ def _table(provider: Optional[str], model: str, when: datetime) -> _Found:
             return _EXACT
         alone, read, write, answered = totals
         rates.append(
-            _Rates(
-                float(alone / prompt), float(read / prompt), float(write / prompt), float((answered - alone) / _MTOK)
-            )
+            (float(alone / prompt), float(read / prompt), float(write / prompt), float((answered - alone) / _MTOK))
         )
-    return _Table(thresholds, tuple(rates))
+    return thresholds, tuple(rates)
 
 
 def _price(provider: Optional[str], model: str, when: datetime, usage: dict[str, int]) -> Any:

@@ -105,7 +105,7 @@ def estimate_cost(draft: Draft, start_ns: int) -> None:
     if not isinstance(model, str) or not model:
         return
     get = metadata.get
-    tokens = _prices.Tokens(
+    tokens = (
         _tokens(get("prompt_tokens")),
         _tokens(get("completion_tokens")),
         _tokens(get("cache_read_input_tokens")),
