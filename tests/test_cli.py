@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -208,6 +209,8 @@ def test_doctor_masks_the_key_and_shows_reachability_spool_and_counters(
     assert "Compression  gzip (deflate)" in out  # the tests install the ``fast`` extra
     compiled = not spanhive.mapping._span.__file__.endswith(".py")  # tox -e compiled runs these tests too
     assert ("Build      compiled (mypyc)" if compiled else "Build      pure Python") in out
+    prices = importlib.util.find_spec("genai_prices")  # the test group has the ``prices`` extra, the floor not
+    assert ("Prices     genai-prices " if prices else "Prices     none: ") in out
     assert "Queued     2 requests" in out
     assert re.search(r"Process \d+ \(.*\): .*spooled 2", out)
 

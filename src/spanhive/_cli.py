@@ -566,6 +566,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from spanhive import _build, _gzip, _json  # noqa: PLC0415 - see the imports
     from spanhive._spool import Spool  # noqa: PLC0415 - see the imports
     from spanhive._stats import Stats  # noqa: PLC0415 - see the imports
+    from spanhive.mapping import _prices  # noqa: PLC0415 - see the imports
 
     settings = _config.resolve()
     print(f"spanhive {__version__}")
@@ -577,6 +578,7 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     gzip = f" ({_gzip.BACKEND})" if settings.compression == "gzip" else ""
     print(f"Deadline   {settings.timeout_s:g} s    Compression  {settings.compression}{gzip}    JSON  {_json.BACKEND}")
     print(f"Build      {_build.NAME}")
+    print(f"Prices     {_prices.SOURCE or 'none: model calls without a cost get none (spanhive[prices] adds them)'}")
     if settings.disabled:
         print(f"Status     disabled ({settings.disabled_reason})")
     reachable = _check(settings)
