@@ -111,3 +111,16 @@ def test_what_is_not_priced(recorded: Recorded, attributes: dict[str, Any]) -> N
     metadata = mapped(recorded, attributes)["metadata"]
     assert "cost" not in metadata
     assert "cost_source" not in metadata
+
+
+def test_a_price_table_that_answers_unexpectedly_fails_no_mapping(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A genai-prices release whose answers this module does not know (here: an object with none of the
+    fields read) leaves the call unpriced and says so; the record is mapped as ever."""
+    monkeypatch.setattr(_prices, "calc_price", lambda *args, **kwargs: object())
+    monkeypatch.setattr(_prices, "_RATES", {})
+    event = mapped(recorded, {**LLM, "llm.model_name": "gpt-4o"})
+    assert event["metadata"]["prompt_tokens"] == 1200
+    assert "cost" not in event["metadata"]
+    assert "genai-prices could not price 'gpt-4o'" in caplog.text

@@ -72,7 +72,11 @@ def estimate(provider: Optional[str], model: str, start_ns: int, tokens: Tokens)
     usage = {"input_tokens": prompt, "output_tokens": completion}
     usage.update(cache_read_tokens=cache_read, cache_write_tokens=cache_write)
     price = _price(provider, model, _at(start_ns), usage)
-    return None if price is None else float(price.total_price)
+    try:
+        return None if price is None else float(price.total_price)
+    except Exception as exc:  # noqa: BLE001 - a price table's failure must never fail a mapping
+        _failed(model, exc)
+        return None
 
 
 def _at(ns: int) -> datetime:
@@ -81,7 +85,16 @@ def _at(ns: int) -> datetime:
 
 def _table(provider: Optional[str], model: str, when: datetime) -> _Found:
     """The model's per-token rates on ``when``'s day, tier by tier, each from genai-prices' own price of a
-    few probe calls; ``_EXACT`` when its price changes within a day; ``None`` when it is not in the table."""
+    few probe calls; ``_EXACT`` when its price changes within a day; ``None`` when it is not in the table (or
+    the table answers in a way this module does not know: a newer genai-prices must not fail a mapping)."""
+    try:
+        return _probed(provider, model, when)
+    except Exception as exc:  # noqa: BLE001 - see above
+        _failed(model, exc)
+        return None
+
+
+def _probed(provider: Optional[str], model: str, when: datetime) -> _Found:
     first = _price(provider, model, when, {"input_tokens": 1})
     if first is None:
         return None
@@ -120,6 +133,10 @@ def _price(provider: Optional[str], model: str, when: datetime, usage: dict[str,
         except LookupError:
             continue
         except Exception as exc:  # noqa: BLE001 - a price table's failure must never fail a mapping
-            limited.log(logging.WARNING, "price-error", "spanhive: genai-prices could not price %r: %r", model, exc)
+            _failed(model, exc)
             return None
     return None
+
+
+def _failed(model: str, exc: Exception) -> None:
+    limited.log(logging.WARNING, "price-error", "spanhive: genai-prices could not price %r: %r", model[:100], exc)

@@ -90,6 +90,9 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+_MODEL_MAX_CHARS = 200  # a longer "model name" is no model's: not looked up
+
+
 def estimate_cost(draft: Draft, start_ns: int) -> None:
     """``cost`` from the price table, and ``cost_source`` naming it, for a model call that has token counts
     and states no cost of its own (an agent run's counts add up its calls', which are priced themselves)."""
@@ -102,7 +105,7 @@ def estimate_cost(draft: Draft, start_ns: int) -> None:
     config = event["config"]
     model = metadata.get("response_model") or config.get("model")
     provider = config.get("provider")
-    if not isinstance(model, str) or not model:
+    if not isinstance(model, str) or not 0 < len(model) <= _MODEL_MAX_CHARS:
         return
     get = metadata.get
     tokens = (
