@@ -91,6 +91,15 @@ def test_the_answered_model_is_the_one_priced(recorded: Recorded) -> None:
     assert metadata["cost"] == pytest.approx(_reference("openai", "gpt-4o", (1200, 300, 200, 0)))
 
 
+def test_the_asked_model_is_priced_when_the_answered_one_is_unknown(recorded: Recorded) -> None:
+    """A deployment's or a router's own name for the model it answered with is not in the table."""
+    asked = '{"model": "gpt-4o-mini"}'
+    attributes = {**LLM, "llm.model_name": "my-deployment-7", "llm.invocation_parameters": asked}
+    metadata = mapped(recorded, attributes)["metadata"]
+    assert metadata["response_model"] == "my-deployment-7"
+    assert metadata["cost"] == pytest.approx(_reference("openai", "gpt-4o-mini", (1200, 300, 200, 0)))
+
+
 def test_a_spans_own_cost_wins(recorded: Recorded) -> None:
     metadata = mapped(recorded, {**LLM, "llm.cost.total": 0.5})["metadata"]
     assert metadata["cost"] == 0.5

@@ -103,10 +103,7 @@ def estimate_cost(draft: Draft, start_ns: int) -> None:
     if "cost" in metadata or ("prompt_tokens" not in metadata and "completion_tokens" not in metadata):
         return
     config = event["config"]
-    model = metadata.get("response_model") or config.get("model")
     provider = config.get("provider")
-    if not isinstance(model, str) or not 0 < len(model) <= _MODEL_MAX_CHARS:
-        return
     get = metadata.get
     tokens = (
         _tokens(get("prompt_tokens")),
@@ -114,10 +111,14 @@ def estimate_cost(draft: Draft, start_ns: int) -> None:
         _tokens(get("cache_read_input_tokens")),
         _tokens(get("cache_creation_input_tokens")),
     )
-    cost = _prices.estimate(provider if isinstance(provider, str) else None, model, start_ns, tokens)
-    if cost is not None:
-        metadata["cost"] = cost
-        metadata["cost_source"] = _prices.SOURCE
+    answered, asked = metadata.get("response_model"), config.get("model")
+    for model in (answered, asked) if asked != answered else (answered,):  # the answered one names it exactly
+        if isinstance(model, str) and 0 < len(model) <= _MODEL_MAX_CHARS:
+            cost = _prices.estimate(provider if isinstance(provider, str) else None, model, start_ns, tokens)
+            if cost is not None:
+                metadata["cost"] = cost
+                metadata["cost_source"] = _prices.SOURCE
+                return
 
 
 def _tokens(value: object) -> int:
