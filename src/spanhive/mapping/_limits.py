@@ -36,43 +36,34 @@ def truncate(text: str, limit: int) -> str:
     return text[:limit] + MARKER.format(len(text) - limit)
 
 
-def holds_inline_data(text: str) -> bool:
-    """Whether ``text`` (of any length) holds a base64 run longer than :data:`INLINE_DATA_MAX_CHARS`: a
-    substring search in a 1/32 sample with every character made ``a`` or a space (a few µs for 200 KB, all in
-    C), then the exact search only where the sample says a run may be."""
-    return (
-        len(text) > INLINE_DATA_MAX_CHARS
-        and _SAMPLED_RUN in text[::_STRIDE].encode("ascii", "replace").translate(_IN_ALPHABET)
-        and any(_is_data(run.group()) for run in _RUN.finditer(text))
-    )
-
-
-def _is_data(run: str) -> bool:
-    """Encoded data has digits or symbols among its letters; a run of letters alone (``xxxx…``) is no data."""
-    return not run.isalpha()
+def may_hold_inline_data(text: str) -> bool:
+    """Whether ``text`` may hold a base64 run longer than :data:`INLINE_DATA_MAX_CHARS`: a substring search
+    in a 1/32 sample with every character made ``a`` or a space (a few µs for 200 KB, all in C). Never wrong
+    when it says no; when it says yes, :func:`limit_value` looks for the runs themselves."""
+    if len(text) <= INLINE_DATA_MAX_CHARS:
+        return False
+    return _SAMPLED_RUN in text[::_STRIDE].encode("ascii", "replace").translate(_IN_ALPHABET)
 
 
 def is_bulky(text: str, limit: int) -> bool:
-    """Whether :func:`limit_value` would change ``text``."""
-    return len(text) > limit or holds_inline_data(text)
-
-
-def without_inline_data(text: str) -> str:
-    """``text`` with each base64 run longer than :data:`INLINE_DATA_MAX_CHARS` replaced by a marker giving
-    the size of the data it encoded."""
-    return _RUN.sub(_inline_data_marker, text)
-
-
-def _inline_data_marker(match: re.Match[str]) -> str:
-    run = match.group()
-    return INLINE_DATA_MARKER.format(len(run.rstrip("=")) * 3 // 4) if _is_data(run) else run
+    """Whether :func:`limit_value` may change ``text``."""
+    return len(text) > limit or may_hold_inline_data(text)
 
 
 def limit_value(text: str, limit: int) -> str:
-    """``text`` without bulky inline data, then cut to ``limit`` characters."""
-    if holds_inline_data(text):
-        text = without_inline_data(text)
+    """``text`` with each base64 run longer than :data:`INLINE_DATA_MAX_CHARS` replaced by a marker giving the
+    size of the data it encoded, then cut to ``limit`` characters; ``text`` itself when neither applies."""
+    if may_hold_inline_data(text):
+        replaced = _RUN.sub(_inline_data_marker, text)
+        if replaced != text:
+            text = replaced
     return truncate(text, limit) if len(text) > limit else text
+
+
+def _inline_data_marker(match: re.Match[str]) -> str:
+    """Encoded data has digits or symbols among its letters; a run of letters alone (``xxxx…``) is no data."""
+    run = match.group()
+    return run if run.isalpha() else INLINE_DATA_MARKER.format(len(run.rstrip("=")) * 3 // 4)
 
 
 def truncate_long_strings(event: Event, limit: int) -> int:
