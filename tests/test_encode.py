@@ -204,6 +204,43 @@ def test_values_the_encoders_write_differently_come_out_the_same(
     assert (metadata["tiny"], metadata["huge"], metadata["name"]) == (1e-05, 1e16, "naïve ☃")
 
 
+_TRICKY_JSON = [
+    '{"n": 123456789012345678901234567890}', "[-9223372036854775809, 18446744073709551615]", "[1e19, -1e300, 5e-324]",
+    '{"t": NaN, "u": -Infinity, "v": 1e400}', '["\\ud800 lone"]', "[" * 3000 + "]" * 3000, "[-0.0, -0, 1.0, 1E2]",
+    '{"a": 1, "a": 2}', '"\\u0000 \\/ é ☃ 😀"', "[1,]", "\ufeff[1]", "{'a': 1}", "", "  7  ", "null", "1 2",
+]  # fmt: skip
+
+
+def _parsed(text: str) -> str:
+    try:
+        return repr(_json.loads(text))  # repr: 1 and 1.0, -0.0 and 0.0 told apart
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    )
+)
+def test_parsing_gives_the_standard_librarys_result_whichever_parser_runs(value: Any) -> None:
+    """orjson parses first where installed; whatever it would read differently (integers past 64 bits, NaN,
+    ``1e400``, lone surrogates, deep nesting) must still come out as the standard library reads it."""
+    for text in (json.dumps(value), json.dumps(value, indent=1), *_TRICKY_JSON):
+        previous = _json.use("json")
+        try:
+            expected = _parsed(text)
+        finally:
+            _json.use(previous)
+        assert _parsed(text) == expected, text
+
+
+def test_orjson_parses_where_installed() -> None:
+    assert _json._fast_loads is not None  # the tests install orjson: the fast path is the one tested above
+
+
 def test_an_unknown_encoder_is_refused() -> None:
     with pytest.raises(ValueError, match="simplejson"):
         _json.use("simplejson")
