@@ -76,7 +76,7 @@ _fast_loads: Optional[Callable[[str], Any]] = None if _orjson is None else _orjs
 def use(backend: str) -> str:
     """Switch :func:`dumps_primitive` and :func:`loads` to ``"orjson"`` or ``"json"`` (the standard library);
     returns the previous one. For comparing the two; the default is the fastest installed."""
-    global dumps_primitive, BACKEND, _fast_loads
+    global dumps_primitive, BACKEND, _fast_loads  # noqa: PLW0603 - the switch this function is
     if backend not in ("json", "orjson") or (backend == "orjson" and _orjson is None):
         raise ValueError(f"JSON backend {backend!r} is not available")
     previous = BACKEND
