@@ -144,28 +144,38 @@ Mapped = tuple[Event, SpanFacts]
 
 def map_span(span: ReadableSpan, defaults: Defaults) -> Optional[Mapped]:
     """The span's event and facts; ``None`` for a span that only duplicates another (Logfire pending)."""
-    result = map_span_traced(span, defaults)
+    result = _map(span, defaults)
     return None if result is None else (result[0], result[1])
 
 
 def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SpanFacts, SpanAttrs]]:
     """:func:`map_span`, also returning the attribute view, whose ``used`` set says which keys a rule consumed."""
-    data = span_attributes(span)
-    if logfire.is_pending(data):
+    result = _map(span, defaults)
+    if result is None:
         return None
-    fields = span_fields(span)
-    name, trace_id, span_id, parent_id, _, _, start, end, status_code, description, resource, _, _ = fields
-    attrs = SpanAttrs(data)
-    facts = _resource_facts(resource)
+    event, facts, attrs = result
+    return event, facts, attrs if attrs is not None else SpanAttrs(span_attributes(span))
+
+
+def _map(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SpanFacts, Optional[SpanAttrs]]]:
+    """:func:`map_span_traced`, with no attribute view for a span no rule reads (:func:`_plain`)."""
+    data = span_attributes(span)
     events = span_events(span)
-    system: dict[str, Any] = {"trace_id": format(trace_id, "032x"), "span_id": format(span_id, "016x")}
     # Spans that carry no attribute any convention reads (most web and database spans) skip every rule: one
     # pass over their attributes makes the metadata.
     limit = defaults.max_value_chars
-    survey = None if events else _survey(data, limit)
-    conventional = survey is None
-
-    probes = attrs.layout.derive(_probes) if conventional else _NO_PROBES
+    if not events:
+        survey = _survey(data, limit)
+        if survey is not None:
+            return _plain(span, defaults, survey)
+    if logfire.is_pending(data):
+        return None
+    fields = span_fields(span)
+    name, trace_id, span_id, parent_id, _, _, start, end, _, _, resource, _, _ = fields
+    attrs = SpanAttrs(data)
+    facts = _resource_facts(resource)
+    system = _ids_of(trace_id, span_id)
+    probes = attrs.layout.derive(_probes)
     take = attrs.take_present_str
     raw_session = probes.session_id and take(probes.session_id)
     if raw_session:
@@ -176,7 +186,7 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
         session_id = _ids.trace_session_id(trace_id)
     explicit_id = probes.event_id and take(probes.event_id)
     event_id = (explicit_id and _ids.canonical_uuid(explicit_id)) or _ids.event_id(trace_id, span_id)
-    event_type, kind = _types.event_type(attrs) if conventional else (None, None)
+    event_type, kind = _types.event_type(attrs)
     if kind is not None:
         system["span_kind"] = kind
     event: Event = {
@@ -200,31 +210,57 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
         "metrics": {},
         "user_properties": {},
     }
-    session_name: Optional[str] = None
-    draft_session: Optional[dict[str, Any]] = None
-    flat = False
-    if survey is None:
-        session_name, draft_session = _apply_conventions(
-            span, fields, event, event_type, events, attrs, facts, probes, system
-        )
-        long, primitive = _scan(data.values(), limit)
-        for span_event in events:  # their attributes land in the record too (metadata.events, messages)
-            event_long, event_primitive = _scan((span_event.attributes or {}).values(), limit)
-            long, primitive = long or event_long, primitive and event_primitive
-    else:  # attributes of no convention, no span events: metadata is the attributes
-        if status_code is StatusCode.ERROR:
-            event["error"] = _without_traceback(description, system) or "error"
-        _describe_span(span, fields, (), facts, system, _NOTHING_USED)
-        event["metadata"], long, primitive = survey
-        event["metadata"].update(system)
-        flat = primitive and "links" not in system  # attribute values only: no dict, no nested list
-
+    session_name, draft_session = _apply_conventions(
+        span, fields, event, event_type, events, attrs, facts, probes, system
+    )
+    long, primitive = _scan(data.values(), limit)
+    for span_event in events:  # their attributes land in the record too (metadata.events, messages)
+        event_long, event_primitive = _scan((span_event.attributes or {}).values(), limit)
+        long, primitive = long or event_long, primitive and event_primitive
     truncated = truncate_long_strings(event, limit) if long else 0
     span_facts = SpanFacts(
         session_name, parent_id is None, event_type is not None, start, draft_session, truncated,
-        primitive and facts.primitive, flat, bool(raw_session),
+        primitive and facts.primitive, False, bool(raw_session),
     )  # fmt: skip
     return event, span_facts, attrs
+
+
+def _plain(
+    span: ReadableSpan, defaults: Defaults, survey: tuple[dict[str, Any], bool, bool]
+) -> tuple[Event, SpanFacts, None]:
+    """A span with no span events and no attribute any rule reads (most web and database spans): its
+    attributes, as :func:`_survey` gathered them, are its metadata, beside the facts of the span itself."""
+    fields = span_fields(span)
+    name, trace_id, span_id, parent_id, _, _, start, end, status_code, description, resource, _, _ = fields
+    facts = _resource_facts(resource)
+    session_id = _ids.trace_session_id(trace_id)
+    event = new_event(
+        project=defaults.project or facts.project,
+        source=defaults.source or facts.source,
+        name=name or "unknown",
+        event_type=_types.TOOL,
+        event_id=_ids.event_id(trace_id, span_id),
+        session_id=session_id,
+        parent_id=_ids.event_id(trace_id, parent_id) if parent_id is not None else session_id,
+        start_ns=start,
+        end_ns=end,
+    )
+    system = _ids_of(trace_id, span_id)
+    if status_code is StatusCode.ERROR:
+        event["error"] = _without_traceback(description, system) or "error"
+    _describe_span(span, fields, (), facts, system, _NOTHING_USED)
+    metadata, long, primitive = survey
+    metadata.update(system)
+    event["metadata"] = metadata
+    truncated = truncate_long_strings(event, defaults.max_value_chars) if long else 0
+    flat = primitive and "links" not in system  # attribute values only: no dict, no nested list
+    facts_ = SpanFacts(None, parent_id is None, False, start, None, truncated, primitive and facts.primitive, flat)
+    return event, facts_, None
+
+
+def _ids_of(trace_id: int, span_id: int) -> dict[str, Any]:
+    """The span's OTel ids as metadata, in hex (``%`` formats an int's hex in half the time ``format`` does)."""
+    return {"trace_id": "%032x" % trace_id, "span_id": "%016x" % span_id}  # noqa: UP031 - see above
 
 
 class _Probes(NamedTuple):
