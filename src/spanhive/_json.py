@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from spanhive._internals import json_text_encoder
 
@@ -65,6 +65,19 @@ def _orjson_dumps(value: Any) -> bytes:
     except TypeError:  # JSONEncodeError: a big integer, a surrogate, an unknown type
         return dumps(value)
     return encoded if len(encoded) >= _COMPACT_BELOW else memoryview(encoded).tobytes()
+
+
+def members(value: dict[str, Any], primitive: bool) -> Union[bytes, memoryview]:
+    """``value``'s JSON without its opening brace, to follow members spliced in before it: by
+    :func:`dumps_primitive` if ``primitive``, else :func:`dumps`. Cut in the same copy that compacts it."""
+    if primitive and dumps_primitive is _orjson_dumps:
+        try:
+            encoded = _orjson.dumps(value)
+        except TypeError:
+            encoded = dumps(value)
+    else:
+        encoded = dumps_primitive(value) if primitive else dumps(value)
+    return encoded[1:] if len(encoded) < _COMPACT_BELOW else memoryview(encoded)[1:]
 
 
 dumps_primitive: Callable[[Any], bytes] = dumps if _orjson is None else _orjson_dumps

@@ -153,7 +153,7 @@ class Encoder:
                     text = dumps(value)
                     self._fragments[id(value)] = (value, text)
                     pieces += (_KEYS[key], text, b",")
-        self._pieces[entry] = (*pieces, memoryview(dumps(record))[1:])
+        self._pieces[entry] = (*pieces, _json.members(record, facts.primitive))
 
     def parts(self, sessions: list[Session]) -> list[Part]:
         """One part per assembled session, with every event's settled type and children spliced in."""
