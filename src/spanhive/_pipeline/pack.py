@@ -39,7 +39,7 @@ class Body:
     decodes what was encoded for it, and the bytes are joined only if the body has to be spooled.
     """
 
-    __slots__ = ("_parts", "_payload", "cut", "records")
+    __slots__ = ("_listing", "_parts", "_payload", "cut", "records")
 
     def __init__(
         self,
@@ -49,6 +49,8 @@ class Body:
     ) -> None:
         self._parts = parts
         self._payload = payload
+        self._listing: Optional[list[Union[bytes, memoryview]]] = None
+        """The body's pieces in order, listed once for :attr:`size` and the join."""
         self.records = records
         self.cut = 0
         """Values cut to make the body fit a size limit (see :func:`shrunk`)."""
@@ -70,6 +72,7 @@ class Body:
         """The body as JSON bytes (uncompressed)."""
         if self._payload is None:
             self._payload = b"".join(self._pieces())
+            self._listing = None
         return self._payload
 
     def wire(self, encoding: str) -> bytes:
@@ -83,6 +86,11 @@ class Body:
 
     def _pieces(self) -> list[Union[bytes, memoryview]]:
         """The body's bytes in order, for one join (a body can be tens of megabytes: copy it once)."""
+        if self._listing is None:
+            self._listing = self._list()
+        return self._listing
+
+    def _list(self) -> list[Union[bytes, memoryview]]:
         if len(self.parts) == 1 and self.parts[0].properties is not None:
             part = self.parts[0]
             pieces = _listed(b'{"events":[', part.events)
