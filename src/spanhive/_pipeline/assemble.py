@@ -19,14 +19,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import Any, NamedTuple, Optional
+from typing import Any, Optional
 
 from spanhive._pipeline.hold import Hold, TraceSession
 from spanhive._records import SESSION_FIELDS, Event, SessionProperties
 from spanhive.mapping import Defaults, Mapped, SpanFacts
-
-_START_AND_ID = itemgetter(0, 1)  # roots in order: by start, then by event id
 
 
 def resolve_trace(mapped: list[Mapped], known: Optional[TraceSession]) -> Optional[TraceSession]:
@@ -66,7 +63,7 @@ def resolve_trace(mapped: list[Mapped], known: Optional[TraceSession]) -> Option
     sessions: dict[str, Optional[Event]] = {}
     """Each event's nearest ancestor-or-self whose span names a session (``None``: none in this release)."""
     people: dict[str, Optional[Event]] = {}
-    for index, (event, facts) in enumerate(mapped):
+    for event, facts in mapped:
         if not facts.stated:
             source = _nearest(event, by_id, sessions, lambda e, f: f.stated)
             if source is not None:
@@ -79,8 +76,8 @@ def resolve_trace(mapped: list[Mapped], known: Optional[TraceSession]) -> Option
             if given:
                 event["user_properties"] = dict(given)
                 # No longer a record whose only content is flat metadata; primitive only if the values are.
-                primitive = facts.primitive and giver is not None and by_id[giver["event_id"]][1].primitive
-                mapped[index] = (event, facts._replace(flat=False, primitive=primitive))
+                facts.primitive = facts.primitive and giver is not None and by_id[giver["event_id"]][1].primitive
+                facts.flat = False
     return trace
 
 
@@ -140,16 +137,24 @@ class Entry:
         """Event ids of its children, ``None`` for none (most spans are leaves)."""
 
 
-class _Root(NamedTuple):
-    """What a session takes from its root span's event."""
+class _Root:
+    """What a session takes from its root span's event (slots, not a ``NamedTuple``: see ``SpanFacts``)."""
 
-    start_ns: int
-    event_id: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    error: Optional[str]
-    name: str
-    external_session_id: Any
+    __slots__ = ("error", "event_id", "external_session_id", "inputs", "name", "outputs", "start_ns")
+
+    def __init__(self, start_ns: int, event: Event) -> None:
+        self.start_ns = start_ns
+        self.event_id: str = event["event_id"]
+        self.inputs: dict[str, Any] = event["inputs"]
+        self.outputs: dict[str, Any] = event["outputs"]
+        self.error: Optional[str] = event["error"]
+        self.name: str = event["event_name"]
+        self.external_session_id: Any = event["metadata"].get("external_session_id")
+
+
+def _start_and_id(root: _Root) -> tuple[int, str]:
+    """Roots in order: by start, then by event id."""
+    return root.start_ns, root.event_id
 
 
 class Session:
@@ -223,11 +228,7 @@ class Assembly:
                 if known is None or facts.start_ns < known[0]:
                     self._child_io[parent] = (facts.start_ns, event["inputs"], event["outputs"])
         if facts.root:
-            external = event["metadata"].get("external_session_id")
-            root = _Root(
-                facts.start_ns, entry.event_id, event["inputs"], event["outputs"], event["error"], event["event_name"],
-                external,
-            )  # fmt: skip
+            root = _Root(facts.start_ns, event)
             if session.roots is None:
                 session.roots = [root]
             else:
@@ -267,7 +268,7 @@ class Assembly:
             props = session.properties = _empty_properties(session.session_id, session.source)
             if session.users is not None:
                 props["user_properties"] = session.users
-            roots = sorted(session.roots, key=_START_AND_ID) if session.roots else ()
+            roots = sorted(session.roots, key=_start_and_id) if session.roots else ()
             stated = session.name or self.defaults.session_name
             name = stated or (roots[0].name if roots else None)
             if self._hold is not None:

@@ -56,13 +56,17 @@ class TraceSession(NamedTuple):
     """A span of the trace stated the session (else it is the trace-derived one)."""
 
 
-class Released(NamedTuple):
-    """One trace's spans, released together (in the order they arrived)."""
+class Released:
+    """One trace's spans, released together (in the order they arrived); slots, not a ``NamedTuple``: one is
+    made per trace (see ``SpanFacts``)."""
 
-    trace_id: int
-    spans: list[ReadableSpan]
-    known: Optional[TraceSession]
-    """The session this trace joined when it was last released, if it was."""
+    __slots__ = ("known", "spans", "trace_id")
+
+    def __init__(self, trace_id: int, spans: list[ReadableSpan], known: Optional[TraceSession]) -> None:
+        self.trace_id = trace_id
+        self.spans = spans
+        self.known = known
+        """The session this trace joined when it was last released, if it was."""
 
 
 class _Held:
