@@ -25,17 +25,26 @@ def _uuid4_shaped(digest: bytes) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+_EVENT_HASH = blake2b(digest_size=16, person=_EVENT)
+_TRACE_SESSION_HASH = blake2b(digest_size=16, person=_TRACE_SESSION)
+"""Hash states set up once and copied for each id: a third less than setting one up (never updated, so any
+thread may copy them)."""
+
+
 @lru_cache(maxsize=16384)  # a child asks for its parent's id, then the parent for its own
 def event_id(trace_id: int, span_id: int) -> str:
     """The event id of span ``span_id`` in trace ``trace_id``."""
-    payload = trace_id.to_bytes(16, "big") + span_id.to_bytes(8, "big")
-    return _uuid4_shaped(blake2b(payload, digest_size=16, person=_EVENT).digest())
+    digest = _EVENT_HASH.copy()
+    digest.update(trace_id.to_bytes(16, "big") + span_id.to_bytes(8, "big"))
+    return _uuid4_shaped(digest.digest())
 
 
 @lru_cache(maxsize=4096)  # every span of a trace asks for the same one
 def trace_session_id(trace_id: int) -> str:
     """The session id of a trace that names no session of its own."""
-    return _uuid4_shaped(blake2b(trace_id.to_bytes(16, "big"), digest_size=16, person=_TRACE_SESSION).digest())
+    digest = _TRACE_SESSION_HASH.copy()
+    digest.update(trace_id.to_bytes(16, "big"))
+    return _uuid4_shaped(digest.digest())
 
 
 def canonical_uuid(value: str) -> Optional[str]:
