@@ -22,8 +22,7 @@ from spanhive.mapping import Defaults, map_span
 def _cold_caches() -> None:
     """Every id here is derived afresh, not recalled from a cache an earlier test (or process) warmed: a
     change to the derivation must show in these tests whatever ran before them."""
-    for cached in (_ids.event_id, _ids.trace_session_id, _ids.session_id_for):
-        cached.cache_clear()
+    _ids.forget()
 
 
 def test_event_ids_are_uuid4_shaped_and_stable() -> None:
@@ -39,6 +38,17 @@ def test_ids_are_the_same_in_another_process() -> None:
     code = "from spanhive import _ids; print(_ids.event_id(5, 7), _ids.session_id_for('conv-1')[0])"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.split()
     assert out == [_ids.event_id(5, 7), _ids.session_id_for("conv-1")[0]]
+
+
+def test_ids_are_the_same_after_their_cache_fills() -> None:
+    """The caches are emptied when full: an id derived again after that is the one derived before."""
+    first, session = _ids.event_id(5, 1), _ids.trace_session_id(5)
+    for span_id in range(2, _ids.EVENT_IDS_KEPT + 3):
+        _ids.event_id(5, span_id)
+    for trace_id in range(6, _ids.TRACE_SESSIONS_KEPT + 8):
+        _ids.trace_session_id(trace_id)
+    assert len(_ids._event_ids) < _ids.EVENT_IDS_KEPT and len(_ids._trace_sessions) < _ids.TRACE_SESSIONS_KEPT
+    assert (_ids.event_id(5, 1), _ids.trace_session_id(5)) == (first, session)
 
 
 def test_trace_session_differs_from_every_event_of_the_trace() -> None:

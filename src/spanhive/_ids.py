@@ -31,20 +31,49 @@ _TRACE_SESSION_HASH = blake2b(digest_size=16, person=_TRACE_SESSION)
 thread may copy them)."""
 
 
-@lru_cache(maxsize=16384)  # a child asks for its parent's id, then the parent for its own
+EVENT_IDS_KEPT = 16384
+"""Event ids remembered: a child asks for its parent's id, then the parent for its own."""
+TRACE_SESSIONS_KEPT = 4096
+"""Trace-derived session ids remembered: every span of a trace asks for the same one."""
+_event_ids: dict[tuple[int, int], str] = {}
+_trace_sessions: dict[int, str] = {}
+# Plain dicts, emptied when full, rather than ``lru_cache``: compiled, a call through its wrapper cost more
+# than the look-up itself, three times per span. Each id is computed afresh when it is not found, so what
+# is forgotten, and when, never changes an id.
+
+
 def event_id(trace_id: int, span_id: int) -> str:
     """The event id of span ``span_id`` in trace ``trace_id``."""
-    digest = _EVENT_HASH.copy()
-    digest.update(trace_id.to_bytes(16, "big") + span_id.to_bytes(8, "big"))
-    return _uuid4_shaped(digest.digest())
+    key = (trace_id, span_id)
+    known = _event_ids.get(key)
+    if known is None:
+        digest = _EVENT_HASH.copy()
+        digest.update(trace_id.to_bytes(16, "big") + span_id.to_bytes(8, "big"))
+        known = _uuid4_shaped(digest.digest())
+        if len(_event_ids) >= EVENT_IDS_KEPT:
+            _event_ids.clear()
+        _event_ids[key] = known
+    return known
 
 
-@lru_cache(maxsize=4096)  # every span of a trace asks for the same one
 def trace_session_id(trace_id: int) -> str:
     """The session id of a trace that names no session of its own."""
-    digest = _TRACE_SESSION_HASH.copy()
-    digest.update(trace_id.to_bytes(16, "big"))
-    return _uuid4_shaped(digest.digest())
+    known = _trace_sessions.get(trace_id)
+    if known is None:
+        digest = _TRACE_SESSION_HASH.copy()
+        digest.update(trace_id.to_bytes(16, "big"))
+        known = _uuid4_shaped(digest.digest())
+        if len(_trace_sessions) >= TRACE_SESSIONS_KEPT:
+            _trace_sessions.clear()
+        _trace_sessions[trace_id] = known
+    return known
+
+
+def forget() -> None:
+    """Empty every cache of ids (for tests that must derive ids afresh)."""
+    _event_ids.clear()
+    _trace_sessions.clear()
+    session_id_for.cache_clear()
 
 
 def canonical_uuid(value: str) -> Optional[str]:
