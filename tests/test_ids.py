@@ -47,7 +47,8 @@ def test_ids_are_the_same_after_their_cache_fills() -> None:
         _ids.event_id(5, span_id)
     for trace_id in range(6, _ids.TRACE_SESSIONS_KEPT + 8):
         _ids.trace_session_id(trace_id)
-    assert len(_ids._event_ids) < _ids.EVENT_IDS_KEPT and len(_ids._trace_sessions) < _ids.TRACE_SESSIONS_KEPT
+    assert len(_ids._event_ids) < _ids.EVENT_IDS_KEPT
+    assert len(_ids._trace_sessions) < _ids.TRACE_SESSIONS_KEPT
     assert (_ids.event_id(5, 1), _ids.trace_session_id(5)) == (first, session)
 
 

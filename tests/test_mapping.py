@@ -114,6 +114,25 @@ def test_parent_and_child_ids_link_up(recorded: Recorded) -> None:
     assert group.properties["session_name"] == "root"
 
 
+def test_children_are_listed_by_start_whatever_order_they_arrive_in(recorded: Recorded) -> None:
+    """``children_ids`` in order of start (then of event id, for children that start together), however the
+    batch orders the spans."""
+    provider, memory = recorded
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("root") as root_span:
+        starts = [1_000, 3_000, 2_000, 2_000, 500]
+        for index, start in enumerate(starts):
+            tracer.start_span(f"c{index}", start_time=start).end(end_time=5_000)
+    assert root_span.get_span_context().is_valid
+    spans = memory.get_finished_spans()
+    for batch in (spans, spans[::-1]):
+        (group,) = whole_sessions([map_span(s, DEFAULTS) for s in batch], DEFAULTS)
+        by_name = {e["event_name"]: e for e in group.events}
+        ties = sorted(by_name[name]["event_id"] for name in ("c2", "c3"))
+        expected = [by_name["c4"]["event_id"], by_name["c0"]["event_id"], *ties, by_name["c1"]["event_id"]]
+        assert by_name["root"]["children_ids"] == expected
+
+
 def test_mapping_is_deterministic(recorded: Recorded) -> None:
     """The same span maps to the same record every time (what makes retries idempotent)."""
     span = one_span(recorded, **{"session.id": "conv-7", "honeyhive_inputs.q": "x"})

@@ -253,17 +253,19 @@ class Assembly:
         them.
         """
         by_id = self._by_id
-        entries = sorted(by_id.values(), key=lambda e: (e.start_ns, e.event_id))
-        for entry in entries:
+        for entry in by_id.values():
             parent = by_id.get(entry.parent_id or "")
             if parent is not None and parent is not entry:
                 if parent.children is None:
                     parent.children = [entry.event_id]
                 else:
                     parent.children.append(entry.event_id)
-        for entry in entries:
+        for entry in by_id.values():
+            children = entry.children
+            if children is not None and len(children) > 1:  # in order of start, then id (most have one or none)
+                children.sort(key=lambda child: (by_id[child].start_ns, child))
             if entry.event_type is None:
-                entry.event_type = "chain" if entry.children else "tool"
+                entry.event_type = "chain" if children else "tool"
         for session in self.sessions.values():
             props = session.properties = _empty_properties(session.session_id, session.source)
             if session.users is not None:
