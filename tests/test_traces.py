@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import spanhive
 from spanhive import _ids
 from spanhive._pipeline import Hold, prepare, prepare_traces
+from spanhive._pipeline.hold import REMEMBERED
 from spanhive.mapping import Defaults
 from tests.capture import CaptureServer
 
@@ -132,6 +133,21 @@ def test_a_burst_of_traces_whose_roots_never_end_stays_bounded_and_loses_nothing
     assert peak == 1000
     assert hold.spans == 0
     assert hold.bytes == 0
+
+
+def test_released_traces_and_session_names_are_remembered_up_to_their_bound() -> None:
+    """The last :data:`REMEMBERED` traces and session names are kept, the oldest forgotten first (every
+    trace is new in production: the bound is reached and kept, trace after trace)."""
+    hold = Hold(clock=_Clock())
+    extra = 100
+    for trace_id in range(1, REMEMBERED + extra + 1):
+        hold.remember(trace_id, None)
+        hold.name_session(f"s{trace_id}", f"name {trace_id}", stated=False)
+    assert list(hold._released) == list(range(extra + 1, REMEMBERED + extra + 1))
+    assert len(hold.session_names) == REMEMBERED
+    assert next(iter(hold.session_names)) == f"s{extra + 1}"
+    assert hold.name_session(f"s{extra + 1}", "another", stated=False) == f"name {extra + 1}"  # remembered
+    assert hold.name_session("s1", "another", stated=False) == "another"  # forgotten
 
 
 def test_a_bytes_bound_releases_the_oldest_traces(recorded: Any) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple, Optional
 
@@ -104,11 +105,13 @@ class Hold:
         self.max_spans = max_spans
         self.max_bytes = max_bytes
         self._clock = clock
-        self._held: dict[int, _Held] = {}
-        """Traces waiting for their local root, oldest first (a dict keeps insertion order)."""
-        self._released: dict[int, Optional[TraceSession]] = {}
+        # OrderedDicts, as each is read or trimmed from its oldest end: a plain dict finds its first key by
+        # stepping over the slots of every key deleted before it, 2 µs per trace once full (every trace is new).
+        self._held: OrderedDict[int, _Held] = OrderedDict()
+        """Traces waiting for their local root, oldest first."""
+        self._released: OrderedDict[int, Optional[TraceSession]] = OrderedDict()
         """Released traces, in the order they were first released, with their session."""
-        self.session_names: dict[str, str] = {}
+        self.session_names: OrderedDict[str, str] = OrderedDict()
         """The name each session went out with (the last :data:`REMEMBERED`), so that a later batch of the
         same session, whose earliest root is another, does not rename it."""
         self.enabled = max_age_s > 0 and max_spans > 0
@@ -192,7 +195,7 @@ class Hold:
         released = self._released
         released[trace_id] = session
         if len(released) > REMEMBERED:
-            del released[next(iter(released))]
+            released.popitem(last=False)
 
     def name_session(self, session_id: str, name: Optional[str], stated: bool) -> Optional[str]:
         """The name a session goes out with: a stated one (which replaces what was remembered), else the one
@@ -205,7 +208,7 @@ class Hold:
         if name is not None:
             names[session_id] = name
             if len(names) > REMEMBERED:
-                del names[next(iter(names))]
+                names.popitem(last=False)
         return name
 
     def take_counts(self) -> tuple[int, int]:
