@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 import spanhive
 from benchmarks.sink import Sink
-from benchmarks.workloads import WORKLOADS, fresh
+from benchmarks.workloads import WORKLOADS, fresh, id_salt
 from spanhive import _build
 from spanhive._pipeline import privacy
 
@@ -66,14 +66,15 @@ def run_workload(spans: Sequence[ReadableSpan], repeat: int, sink: Sink) -> dict
     }
     for key in keys:  # warm-up: connections, caches, imports
         with _mode(key[0]):
-            export[key](fresh(chunks[0]))
+            export[key](fresh(chunks[0], id_salt()))
     cpu: dict[tuple[str, str], list[float]] = {key: [] for key in keys}
     for rep in range(repeat):
         spent = dict.fromkeys(keys, 0.0)
+        salts = {key: id_salt() for key in keys}
         for index, chunk in enumerate(chunks):
             turn = (index + rep) % len(keys)
             for key in keys[turn:] + keys[:turn]:
-                copy = fresh(chunk)
+                copy = fresh(chunk, salts[key])
                 gc.collect()
                 with _mode(key[0]):
                     started = time.process_time()

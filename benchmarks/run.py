@@ -42,7 +42,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 import spanhive
 from benchmarks.mapping import mapping_us_per_span
 from benchmarks.sink import Sink, ceiling
-from benchmarks.workloads import WORKLOADS, fresh
+from benchmarks.workloads import WORKLOADS, fresh, id_salt
 from spanhive import _build, _gzip, _json
 
 BATCH = 512
@@ -68,7 +68,7 @@ def run_workload(name: str, spans: Sequence[ReadableSpan], repeat: int, sink: Si
     exporters = _exporters(sink.url)
     chunks = [spans[i : i + BATCH] for i in range(0, len(spans), BATCH)]
     for exporter in exporters.values():  # warm-up: connections, caches, imports
-        exporter.export(fresh(chunks[0]))
+        exporter.export(fresh(chunks[0], id_salt()))
     sink.reset()
     cpu: dict[str, list[float]] = {e: [] for e in EXPORTERS}
     wall: dict[str, list[float]] = {e: [] for e in EXPORTERS}
@@ -76,10 +76,11 @@ def run_workload(name: str, spans: Sequence[ReadableSpan], repeat: int, sink: Si
     for rep in range(repeat):
         spent = dict.fromkeys(EXPORTERS, 0.0)
         waited = dict.fromkeys(EXPORTERS, 0.0)
+        salts = {key: id_salt() for key in EXPORTERS}  # each exporter's pass: ids no export saw before
         for index, chunk in enumerate(chunks):
             order = EXPORTERS[(index + rep) % 4 :] + EXPORTERS[: (index + rep) % 4]
             for key in order:
-                copy = fresh(chunk)
+                copy = fresh(chunk, salts[key])
                 gc.collect()
                 started_cpu, started = time.process_time(), time.perf_counter()
                 exporters[key].export(copy)

@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvi
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 WORDS = [
     "the",
@@ -514,10 +514,23 @@ def _again(value: Any) -> Any:
     return value
 
 
-def fresh(spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
+_SALTS = random.Random(20261207)
+
+
+def id_salt() -> tuple[int, int]:
+    """Two new numbers to XOR every trace id and every span id with (:func:`fresh`): the same trees under ids
+    no export has seen, as in production, where no span is exported twice. Deterministic, run after run."""
+    return _SALTS.getrandbits(128) | 1, _SALTS.getrandbits(64) | 1
+
+
+def fresh(spans: Sequence[ReadableSpan], salt: tuple[int, int] = (0, 0)) -> list[ReadableSpan]:
     """Copies of ``spans`` whose attribute values (span and event) are strings made again: an exporter in
     production sees each span's strings once, so nothing it cached by a string's identity, nor the UTF-8 form
-    CPython keeps with a string once encoded, carries over from one export to the next."""
+    CPython keeps with a string once encoded, carries over from one export to the next. With a ``salt``
+    (:func:`id_salt`), their trace and span ids are new too (parents and links alike, so every tree stays
+    whole), and nothing cached by an id carries over either: give every chunk of one pass the same salt, so
+    that a trace split across two chunks stays one trace."""
+    trace_salt, span_salt = salt
     copies = []
     for span in spans:
         copy = _copy.copy(span)
@@ -526,8 +539,21 @@ def fresh(spans: Sequence[ReadableSpan]) -> list[ReadableSpan]:
         copy._events = tuple(
             Event(e.name, {k: _again(v) for k, v in (e.attributes or {}).items()}, e.timestamp) for e in span.events
         )
+        if trace_salt or span_salt:
+            copy._context = _salted(span.context, trace_salt, span_salt)
+            copy._parent = _salted(span.parent, trace_salt, span_salt) if span.parent is not None else None
+            copy._links = tuple(
+                Link(_salted(link.context, trace_salt, span_salt), link.attributes) for link in span.links
+            )
         copies.append(copy)
     return copies
+
+
+def _salted(context: Any, trace_salt: int, span_salt: int) -> trace_api.SpanContext:
+    return trace_api.SpanContext(
+        context.trace_id ^ trace_salt, context.span_id ^ span_salt, context.is_remote, context.trace_flags,
+        context.trace_state,
+    )  # fmt: skip
 
 
 WORKLOADS: dict[str, tuple[Callable[[int], Sequence[ReadableSpan]], int]] = {

@@ -52,6 +52,14 @@ def test_ids_are_the_same_after_their_cache_fills() -> None:
     assert (_ids.event_id(5, 1), _ids.trace_session_id(5)) == (first, session)
 
 
+def test_a_span_id_past_64_bits_is_never_answered_from_the_cache() -> None:
+    """The cache's key packs both ids in one int: a span id that does not fit 64 bits must not find another
+    pair's id there (it is no OTel id, and is refused as before)."""
+    _ids.event_id(1, 0)
+    with pytest.raises(OverflowError):
+        _ids.event_id(0, 1 << 64)
+
+
 def test_trace_session_differs_from_every_event_of_the_trace() -> None:
     """Domain separation: a trace's session id never collides with an event id of the same numbers."""
     assert _ids.trace_session_id(5) != _ids.event_id(5, 0)

@@ -17,12 +17,15 @@ _TRACE_SESSION = b"spanhive:trace"
 _NAMED_SESSION = b"spanhive:session"
 
 
+_VARIANT = {digit: "89ab"[int(digit, 16) & 0x3] for digit in "0123456789abcdef"}
+"""The RFC 4122 variant's hex digit (``10xx``) for the digest's own digit there."""
+
+
 def _uuid4_shaped(digest: bytes) -> str:
-    raw = bytearray(digest)
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """The digest as a version 4 UUID: its version digit set to 4, its variant digit's two top bits to 10
+    (on the hex, which is a third faster than setting the bits in the bytes first)."""
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 _EVENT_HASH = blake2b(digest_size=16, person=_EVENT)
@@ -35,7 +38,9 @@ EVENT_IDS_KEPT = 16384
 """Event ids remembered: a child asks for its parent's id, then the parent for its own."""
 TRACE_SESSIONS_KEPT = 4096
 """Trace-derived session ids remembered: every span of a trace asks for the same one."""
-_event_ids: dict[tuple[int, int], str] = {}
+_SPAN_ID_END = 1 << 64
+_event_ids: dict[int, str] = {}
+"""By ``trace_id << 64 | span_id``: an int, not a tuple the garbage collector would have to track."""
 _trace_sessions: dict[int, str] = {}
 # Plain dicts, emptied when full, rather than ``lru_cache``: compiled, a call through its wrapper cost more
 # than the look-up itself, three times per span. Each id is computed afresh when it is not found, so what
@@ -44,15 +49,16 @@ _trace_sessions: dict[int, str] = {}
 
 def event_id(trace_id: int, span_id: int) -> str:
     """The event id of span ``span_id`` in trace ``trace_id``."""
-    key = (trace_id, span_id)
-    known = _event_ids.get(key)
+    key = trace_id << 64 | span_id if 0 <= span_id < _SPAN_ID_END else None  # one key per pair
+    known = _event_ids.get(key) if key is not None else None
     if known is None:
         digest = _EVENT_HASH.copy()
         digest.update(trace_id.to_bytes(16, "big") + span_id.to_bytes(8, "big"))
         known = _uuid4_shaped(digest.digest())
-        if len(_event_ids) >= EVENT_IDS_KEPT:
-            _event_ids.clear()
-        _event_ids[key] = known
+        if key is not None:
+            if len(_event_ids) >= EVENT_IDS_KEPT:
+                _event_ids.clear()
+            _event_ids[key] = known
     return known
 
 
