@@ -8,7 +8,7 @@ orjson refuses (integers past 64 bits, unpaired surrogates), goes through the st
 
 Parsing gives what the standard library gives, which keeps big integers exact; non-finite numbers in parsed
 text (``NaN``, ``Infinity``, ``1e400``) become the strings spanhive writes for them, so parsed data is always
-plain. orjson parses first where installed; what it would read differently goes to the standard library.
+plain. Compiled, orjson parses first; what it would read differently goes to the standard library.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from spanhive._internals import json_text_encoder
 
@@ -83,18 +83,21 @@ def members(value: dict[str, Any], primitive: bool) -> Union[bytes, memoryview]:
 dumps_primitive: Callable[[Any], bytes] = dumps if _orjson is None else _orjson_dumps
 """:func:`dumps` for values made of JSON primitives only, with finite floats: the fastest encoder installed."""
 BACKEND = "json" if _orjson is None else "orjson"
-_fast_loads: Optional[Callable[[str], Any]] = None if _orjson is None else _orjson.loads
+_ORJSON_PARSES = _orjson is not None and not __file__.endswith(".py")
+"""Compiled, orjson and the check of its result (:func:`_exact`) take half the standard library's time per
+attribute; interpreted, the check alone takes more than the standard library's whole parse."""
+_orjson_parses = _ORJSON_PARSES
 
 
 def use(backend: str) -> str:
-    """Switch :func:`dumps_primitive` and :func:`loads` to ``"orjson"`` or ``"json"`` (the standard library);
-    returns the previous one. For comparing the two; the default is the fastest installed."""
-    global dumps_primitive, BACKEND, _fast_loads  # noqa: PLW0603 - the switch this function is
+    """Switch :func:`dumps_primitive` (and, compiled, :func:`loads`) to ``"orjson"`` or ``"json"`` (the
+    standard library); returns the previous one. For comparing the two; the default is the fastest installed."""
+    global dumps_primitive, BACKEND, _orjson_parses  # noqa: PLW0603 - the switch this function is
     if backend not in ("json", "orjson") or (backend == "orjson" and _orjson is None):
         raise ValueError(f"JSON backend {backend!r} is not available")
     previous = BACKEND
     dumps_primitive, BACKEND = (_orjson_dumps if backend == "orjson" else dumps), backend
-    _fast_loads = _orjson.loads if backend == "orjson" else None
+    _orjson_parses = _ORJSON_PARSES and backend == "orjson"
     return previous
 
 
@@ -115,20 +118,21 @@ _EXACT_BELOW = 2.0**63
 
 
 def loads(text: str) -> Any:
-    """Parsed JSON with only finite floats (``ValueError`` or ``RecursionError`` for text that is not JSON).
-
-    orjson parses two to three times faster, and refuses what it would read differently from the standard
-    library (NaN, ``1e400``, unpaired surrogates, deep nesting), which the standard library then reads; so
-    does a result holding a float that may have been an integer past 64 bits, which orjson rounds.
-    """
-    if _fast_loads is not None:
-        try:
-            value = _fast_loads(text)
-        except ValueError:  # orjson.JSONDecodeError: not JSON, or not JSON orjson reads as the standard one does
-            return _decode(text)
-        if _exact(value):
-            return value
+    """Parsed JSON with only finite floats (``ValueError`` or ``RecursionError`` for text that is not JSON)."""
+    if _orjson_parses:
+        return _orjson_loads(text)
     return _decode(text)
+
+
+def _orjson_loads(text: str) -> Any:
+    """:func:`loads` by orjson, which refuses what it would read differently from the standard library (NaN,
+    ``1e400``, unpaired surrogates, deep nesting), read then by the standard library; as is a result holding
+    a float that may have been an integer past 64 bits, which orjson rounds (:func:`_exact`)."""
+    try:
+        value = _orjson.loads(text)
+    except ValueError:  # orjson.JSONDecodeError
+        return _decode(text)
+    return value if _exact(value) else _decode(text)
 
 
 def _exact(value: Any) -> bool:
