@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -15,16 +16,22 @@ from typing import Any
 
 import pytest
 import requests
+import urllib3
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
+from opentelemetry.instrumentation.urllib3 import URLLib3Instrumentor
 from opentelemetry.sdk.trace import ReadableSpan, Tracer, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import spanhive
 from spanhive import _ids
+from spanhive._config import resolve
+from spanhive._pipeline.sinks import Request
+from spanhive._pipeline.sinks.http import HttpSink
+from spanhive._retry import Verdict
 from spanhive._spool import Spool
 from spanhive._stats import Stats
-from tests.capture import CaptureServer, closed_port_url, free_port
+from tests.capture import CaptureServer, SilentServer, closed_port_url, free_port
 
 Recorded = tuple[TracerProvider, InMemorySpanExporter]
 
@@ -286,25 +293,32 @@ def test_two_processes_replaying_one_spool_send_each_event_once(recorded: Record
     assert set(delivered) == span_ids(spans)
 
 
-def test_our_own_http_calls_are_never_traced(tmp_path: Path) -> None:
-    """With the ``requests`` instrumentation active, exporting makes no span of its own POSTs."""
-    instrumentor = RequestsInstrumentor()
+@pytest.mark.parametrize("own_session", [False, True], ids=["urllib3", "requests-session"])
+def test_our_own_http_calls_are_never_traced(recorded: Recorded, tmp_path: Path, own_session: bool) -> None:
+    """With the ``requests`` and ``urllib3`` instrumentations active, exporting makes no span of its own
+    POSTs, whether spanhive sends through urllib3 itself or through a caller's ``requests`` session; called
+    here outside the SDK's processors, which suppress instrumentation around an export of their own."""
+    spans = spans_of(recorded, traces=1)
+    instrumentors = [RequestsInstrumentor(), URLLib3Instrumentor()]
     provider = TracerProvider()
     memory = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(memory))
     with CaptureServer([503]) as server:
-        provider.add_span_processor(SimpleSpanProcessor(exporter_for(server.url, tmp_path, timeout_s=5)))
-        instrumentor.instrument(tracer_provider=provider)
+        session = requests.Session() if own_session else None
+        exporter = exporter_for(server.url, tmp_path, timeout_s=5, http_session=session)
+        for instrumentor in instrumentors:
+            instrumentor.instrument(tracer_provider=provider)
         try:
-            with provider.get_tracer("t").start_as_current_span("app-work"):
-                pass
-            requests.get(server.url + "/", timeout=5)  # the application's own call *is* traced
+            assert exporter.export(spans) is SpanExportResult.SUCCESS
+            requests.get(server.url + "/", timeout=5)  # the application's own calls *are* traced
+            urllib3.PoolManager().request("GET", server.url + "/", timeout=5)
         finally:
-            instrumentor.uninstrument()
+            for instrumentor in instrumentors:
+                instrumentor.uninstrument()
         assert [r.status for r in server.requests][:2] == [503, 200]  # exports really went over HTTP, retried
     names = [span.name for span in memory.get_finished_spans()]
     assert names.count("POST") == 0
-    assert "GET" in names
+    assert names.count("GET") >= 2
 
 
 def test_log_level_prints_to_stderr_when_logging_is_not_configured(tmp_path: Path) -> None:
@@ -338,3 +352,52 @@ def test_the_default_spool_never_replays_to_another_endpoint(recorded: Recorded)
         assert other.force_flush(5_000)
         assert server.requests == []
     assert dead.spool.status().files == 1  # still waiting for its own endpoint
+
+
+class _HangUp:
+    """A server that reads each request and closes the connection without an answer: what a keep-alive
+    socket the server already dropped looks like to the next request."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+@pytest.mark.parametrize("own_session", [False, True], ids=["urllib3", "requests-session"])
+def test_network_failures_are_named_and_judged_alike_whichever_sends(own_session: bool) -> None:
+    """Refused, silent (a read timeout) and hung up (a broken keep-alive socket): each is retried, and named
+    as ``requests`` names it, through spanhive's own pool or a caller's ``requests`` session."""
+    silent, hang_up = SilentServer(), _HangUp()
+    expected = {
+        closed_port_url(): ("ConnectionError from ", "Connection refused", False),
+        silent.url: ("ReadTimeout from ", "timed out", False),
+        hang_up.url: ("ConnectionError from ", "Connection aborted", True),
+    }
+    try:
+        for url, (name, reason, stale) in expected.items():
+            session = requests.Session() if own_session else None
+            sink = HttpSink(resolve(endpoint=url, api_key="k", environ={}), session)
+            attempt = sink.send(Request("identity", wire=b"{}", events=1), timeout_s=0.5)
+            assert attempt.verdict is Verdict.RETRY, attempt
+            assert attempt.detail.startswith(name), attempt.detail
+            assert reason in attempt.detail, attempt.detail
+            assert attempt.stale_connection is stale, attempt
+            sink.close()
+    finally:
+        silent.__exit__()
+        hang_up.close()
