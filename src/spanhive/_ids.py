@@ -49,16 +49,17 @@ _trace_sessions: dict[int, str] = {}
 
 def event_id(trace_id: int, span_id: int) -> str:
     """The event id of span ``span_id`` in trace ``trace_id``."""
-    key = trace_id << 64 | span_id if 0 <= span_id < _SPAN_ID_END else None  # one key per pair
-    known = _event_ids.get(key) if key is not None else None
+    if not 0 <= span_id < _SPAN_ID_END:
+        raise OverflowError(f"not an OpenTelemetry span id: {span_id!r}")
+    key = trace_id << 64 | span_id  # one int per pair; its 24 bytes are the trace id's 16 and the span id's 8
+    known = _event_ids.get(key)
     if known is None:
         digest = _EVENT_HASH.copy()
-        digest.update(trace_id.to_bytes(16, "big") + span_id.to_bytes(8, "big"))
+        digest.update(key.to_bytes(24, "big"))
         known = _uuid4_shaped(digest.digest())
-        if key is not None:
-            if len(_event_ids) >= EVENT_IDS_KEPT:
-                _event_ids.clear()
-            _event_ids[key] = known
+        if len(_event_ids) >= EVENT_IDS_KEPT:
+            _event_ids.clear()
+        _event_ids[key] = known
     return known
 
 
