@@ -65,13 +65,13 @@ def resolve_trace(mapped: list[Mapped], known: Optional[TraceSession]) -> Option
     people: dict[str, Optional[Event]] = {}
     for event, facts in mapped:
         if not facts.stated:
-            source = _nearest(event, by_id, sessions, lambda e, f: f.stated)
+            source = _nearest(event, by_id, sessions, _states_session)
             if source is not None:
                 _move(event, source["session_id"], source["metadata"].get("external_session_id"))
             else:
                 _move(event, trace.session_id, trace.external_session_id)
         if not event["user_properties"]:
-            giver = _nearest(event, by_id, people, lambda e, f: bool(e["user_properties"]))
+            giver = _nearest(event, by_id, people, _has_users)
             given = giver["user_properties"] if giver is not None else trace.user_properties
             if given:
                 event["user_properties"] = dict(given)
@@ -79,6 +79,14 @@ def resolve_trace(mapped: list[Mapped], known: Optional[TraceSession]) -> Option
                 facts.primitive = facts.primitive and giver is not None and by_id[giver["event_id"]][1].primitive
                 facts.flat = False
     return trace
+
+
+def _states_session(event: Event, facts: SpanFacts) -> bool:
+    return facts.stated
+
+
+def _has_users(event: Event, facts: SpanFacts) -> bool:
+    return bool(event["user_properties"])
 
 
 def _nearest(
