@@ -54,12 +54,7 @@ def event_id(trace_id: int, span_id: int) -> str:
     key = trace_id << 64 | span_id  # one int per pair; its 24 bytes are the trace id's 16 and the span id's 8
     known = _event_ids.get(key)
     if known is None:
-        digest = _EVENT_HASH.copy()
-        digest.update(key.to_bytes(24, "big"))
-        known = _uuid4_shaped(digest.digest())
-        if len(_event_ids) >= EVENT_IDS_KEPT:
-            _event_ids.clear()
-        _event_ids[key] = known
+        known = _derived(_EVENT_HASH, key.to_bytes(24, "big"), _event_ids, key, EVENT_IDS_KEPT)
     return known
 
 
@@ -67,12 +62,20 @@ def trace_session_id(trace_id: int) -> str:
     """The session id of a trace that names no session of its own."""
     known = _trace_sessions.get(trace_id)
     if known is None:
-        digest = _TRACE_SESSION_HASH.copy()
-        digest.update(trace_id.to_bytes(16, "big"))
-        known = _uuid4_shaped(digest.digest())
-        if len(_trace_sessions) >= TRACE_SESSIONS_KEPT:
-            _trace_sessions.clear()
-        _trace_sessions[trace_id] = known
+        known = _derived(
+            _TRACE_SESSION_HASH, trace_id.to_bytes(16, "big"), _trace_sessions, trace_id, TRACE_SESSIONS_KEPT
+        )
+    return known
+
+
+def _derived(state: blake2b, payload: bytes, cache: dict[int, str], key: int, kept: int) -> str:
+    """The id ``state`` derives from ``payload``, remembered in ``cache`` (emptied when it holds ``kept``)."""
+    digest = state.copy()
+    digest.update(payload)
+    known = _uuid4_shaped(digest.digest())
+    if len(cache) >= kept:
+        cache.clear()
+    cache[key] = known
     return known
 
 

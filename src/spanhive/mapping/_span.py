@@ -255,18 +255,8 @@ def _plain(
     fields = span_fields(span)
     name, trace_id, span_id, parent_id, _, _, start, end, status_code, description, resource, _, _ = fields
     facts = _resource_facts(resource)
-    session_id = _ids.trace_session_id(trace_id)
-    event = new_event(
-        project=defaults.project or facts.project,
-        source=defaults.source or facts.source,
-        name=name or "unknown",
-        event_type=_types.TOOL,
-        event_id=_ids.event_id(trace_id, span_id),
-        session_id=session_id,
-        parent_id=_ids.event_id(trace_id, parent_id) if parent_id is not None else session_id,
-        start_ns=start,
-        end_ns=end,
-    )
+    project, source = defaults.project or facts.project, defaults.source or facts.source
+    event = _trace_event(project, source, name or "unknown", trace_id, span_id, parent_id, start, end)
     system = _ids_of(trace_id, span_id)
     if status_code is StatusCode.ERROR:
         event["error"] = _without_traceback(description, system) or "error"
@@ -447,6 +437,24 @@ def new_event(
     }
 
 
+def _trace_event(  # noqa: PLR0917 - an event's identity and times, in the order new_event takes them
+    project: str, source: str, name: str, trace_id: int, span_id: int, parent_id: Optional[int], start: int, end: int
+) -> Event:
+    """An event in its trace's own session, typed ``tool`` until the batch's tree says otherwise."""
+    session_id = _ids.trace_session_id(trace_id)
+    return new_event(
+        project=project,
+        source=source,
+        name=name,
+        event_type=_types.TOOL,
+        event_id=_ids.event_id(trace_id, span_id),
+        session_id=session_id,
+        parent_id=_ids.event_id(trace_id, parent_id) if parent_id is not None else session_id,
+        start_ns=start,
+        end_ns=end,
+    )
+
+
 _CONVENTIONAL_KEYS: dict[str, bool] = {}
 _KEY_CACHE_SIZE = 8192  # distinct attribute keys remembered; the cache is cleared past it
 
@@ -607,21 +615,11 @@ def map_span_safely(span: ReadableSpan, defaults: Defaults) -> Optional[Mapped]:
         ctx = span.context
         trace_id = getattr(ctx, "trace_id", 0) or 0
         span_id = getattr(ctx, "span_id", 0) or 0
-        session_id = _ids.trace_session_id(trace_id)
         start = span.start_time if isinstance(span.start_time, int) else 0
         end = span.end_time if isinstance(span.end_time, int) else start
         parent = getattr(span.parent, "span_id", None)
-        event = new_event(
-            project=defaults.project or "default",
-            source=defaults.source or "dev",
-            name=str(span.name),
-            event_type=_types.TOOL,
-            event_id=_ids.event_id(trace_id, span_id),
-            session_id=session_id,
-            parent_id=_ids.event_id(trace_id, parent) if parent is not None else session_id,
-            start_ns=start,
-            end_ns=end,
-        )
+        project, source = defaults.project or "default", defaults.source or "dev"
+        event = _trace_event(project, source, str(span.name), trace_id, span_id, parent, start, end)
         event["metadata"] = {
             "trace_id": format(trace_id, "032x"),
             "span_id": format(span_id, "016x"),
