@@ -129,11 +129,9 @@ def length(record: Pieces) -> int:
 class Encoder:
     """Encodes a batch's events one at a time (:meth:`add`), then its sessions (:meth:`parts`)."""
 
-    __slots__ = ("_fragments", "_pieces", "primitive")
+    __slots__ = ("_fragments", "primitive")
 
     def __init__(self) -> None:
-        self._pieces: dict[Entry, tuple[Any, ...]] = {}
-        """Each event's JSON but for its type and children, by its assembly entry."""
         self._fragments: dict[int, tuple[Any, bytes]] = {}
         self.primitive = True
         """Every record so far was primitive: the session records, which draw on all of them, are too."""
@@ -153,15 +151,15 @@ class Encoder:
                     text = dumps(value)
                     self._fragments[id(value)] = (value, text)
                     pieces += (_KEYS[key], text, b",")
-        self._pieces[entry] = (*pieces, _json.members(record, facts.primitive))
+        members = _json.members(record, facts.primitive)
+        entry.encoded = (*pieces, members) if pieces else members
 
     def parts(self, sessions: list[Session]) -> list[Part]:
         """One part per assembled session, with every event's settled type and children spliced in."""
         dumps = _json.dumps_primitive if self.primitive else to_json
-        pieces = self._pieces
         return [
             Part(
-                [_event_json(entry.event_type, entry.children, pieces[entry]) for entry in session.entries],
+                [_event_json(entry.event_type, entry.children, entry.encoded) for entry in session.entries],
                 session.properties,
                 project=session.project,
                 start_end_ms=(session.start_ms, session.end_ms),
@@ -173,12 +171,16 @@ class Encoder:
         ]
 
 
-def _event_json(event_type: Optional[str], children: Optional[list[str]], rest: tuple[Any, ...]) -> Pieces:
-    """An event's JSON from its settled type and children and the rest of it, encoded earlier."""
+def _event_json(event_type: Optional[str], children: Optional[list[str]], rest: Any) -> Pieces:
+    """An event's JSON from its settled type and children and the rest of it, encoded earlier (its members,
+    or a tuple of pieces)."""
     head = _TYPE_HEADS.get(event_type or "")
     if head is None:
         head = _TYPE_HEADS.setdefault(event_type or "", b'{"event_type":' + to_json(event_type or "tool"))
-    return (head, b',"children_ids":', _json.dumps_primitive(children) if children else b"[]", b",", *rest)
+    listed = _json.dumps_primitive(children) if children else b"[]"
+    if rest.__class__ is tuple:
+        return (head, b',"children_ids":', listed, b",", *rest)
+    return (head, b',"children_ids":', listed, b",", rest)
 
 
 def encode_whole(groups: list[SessionGroup]) -> list[Part]:
