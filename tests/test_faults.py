@@ -115,7 +115,9 @@ def test_a_deleted_spool_folder_is_made_again(recorded: Recorded, tmp_path: Path
         assert "dropped" not in exporter.stats.snapshot()
         server.fail_with = None
         assert exporter.force_flush(10_000)
-        assert sorted(server.delivered_event_ids()) == sorted(span_ids(spans[4:]))
+        delivered = server.delivered_event_ids()
+        # The first batch went with its folder, unless the drainer had already taken it in hand to retry it.
+        assert set(span_ids(spans[4:])) <= set(delivered) <= set(span_ids(spans))
 
 
 @pytest.mark.parametrize(("written", "now"), [("none", "gzip"), ("gzip", "none")])
