@@ -621,8 +621,7 @@ def map_span_safely(span: ReadableSpan, defaults: Defaults) -> Optional[Mapped]:
         project, source = defaults.project or "default", defaults.source or "dev"
         event = _trace_event(project, source, str(span.name), trace_id, span_id, parent, start, end)
         event["metadata"] = {
-            "trace_id": format(trace_id, "032x"),
-            "span_id": format(span_id, "016x"),
+            **_ids_of(trace_id, span_id),
             "mapping_error": f"{type(exc).__name__}: {exc}",
             "attributes": {str(k): repr(v) for k, v in dict(span.attributes or {}).items()},
         }
