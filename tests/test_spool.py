@@ -9,6 +9,7 @@ import re
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -108,6 +109,51 @@ def test_an_unusable_directory_degrades_to_memory_with_one_warning(
     assert (again.entry.body[0], again.entry.attempts) == (1, 1)  # then it, one attempt more
     again.done()
     assert spool.status().files == 0
+
+
+@pytest.mark.parametrize("durable", [True, False], ids=["folder", "memory"])
+def test_a_request_being_sent_is_never_taken_for_an_empty_spool(tmp_path: Path, durable: bool) -> None:
+    """What ``flush()`` asks before it says everything arrived. A request held in memory is in no list while
+    it is being sent; a file is, for a moment, under neither of its names while it is put back."""
+    folder = tmp_path / "spool" if durable else tmp_path / "file" / "spool"
+    if not durable:
+        (tmp_path / "file").write_text("not a directory")
+    spool = Spool(folder, 10_000, Stats())
+    assert spool.idle()
+    spool.put(b"x", "identity", events=1)
+    assert not spool.idle()
+    claim = spool.claim()
+    assert claim is not None
+    assert not spool.idle()  # being sent
+    claim.release()
+    assert not spool.idle()  # back in the queue
+    claim = spool.claim()
+    assert claim is not None
+    claim.done()
+    assert spool.idle()
+
+
+def test_a_request_put_back_while_the_folder_is_read_is_still_seen(spool: Spool) -> None:
+    """A drainer failing to send the only request, over and over, while another thread asks whether anything
+    is left: the answer is never yes."""
+    spool.put(b"x", "identity", events=1)
+    stop = threading.Event()
+
+    def drain() -> None:
+        while not stop.is_set():
+            claim = spool.claim()
+            if claim is not None:
+                claim.release(count_attempt=False)
+
+    drainer = threading.Thread(target=drain)
+    drainer.start()
+    try:
+        answers = [spool.idle() for _ in range(3000)]
+    finally:
+        stop.set()
+        drainer.join()
+    assert not any(answers)
+    assert spool.status().files == 1
 
 
 def test_claims_of_dead_processes_are_recovered(spool: Spool) -> None:

@@ -297,7 +297,7 @@ class SessionExporter(SpanExporter):
         while time.monotonic() < deadline:
             claim = spool.claim()
             if claim is None:
-                if _nothing_waiting(spool):
+                if spool.idle():
                     drained = True
                     break
                 time.sleep(0.02)  # a drainer is sending one right now: its outcome decides
@@ -306,7 +306,7 @@ class SessionExporter(SpanExporter):
             if replay(delivery, claim, left, retry=True) is Result.FAILED:
                 break  # the sink is down: what is left stays spooled, for the drainer
         else:
-            drained = _nothing_waiting(spool)
+            drained = spool.idle()
         return self._nothing_lost_since_flush(delivery) and drained
 
     def _nothing_lost_since_flush(self, delivery: Delivery) -> bool:
@@ -345,12 +345,6 @@ def _content_mask(settings: _config.Settings) -> Optional[Mask]:
         return user(record) if user is not None else None
 
     return withheld
-
-
-def _nothing_waiting(spool: Spool) -> bool:
-    """No request queued, and none being sent by a drainer right now."""
-    status = spool.status()
-    return status.files == 0 and status.claimed == 0
 
 
 def _has_entries(spool: Spool) -> bool:

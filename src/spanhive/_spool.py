@@ -70,11 +70,13 @@ class Claim:
         self._spool = spool
         self._held = held
         self._original = original
+        self._open = True
 
     def done(self) -> None:
         """Delivered (or given up on, counted): it leaves the spool."""
         if self._held is not None:
             self._spool._remove(self._held)
+        self._close()
 
     def release(self, count_attempt: bool = True) -> None:
         """Not delivered this time: back into the queue, behind the others, so one bad entry cannot hold up
@@ -86,10 +88,17 @@ class Claim:
                 self.quarantine(f"failed {self.entry.attempts} times while the server was answering")
                 return
         self._spool._release(self.entry, self._held, self._original, rewrite=count_attempt)
+        self._close()
 
     def quarantine(self, why: str) -> None:
         """Never to be sent again by itself: kept aside in ``quarantine/`` for a person to look at."""
         self._spool._quarantine_entry(self.entry, self._held, why)
+        self._close()
+
+    def _close(self) -> None:
+        if self._open:
+            self._open = False
+            self._spool._moved(-1)
 
 
 class Spool:
@@ -107,6 +116,10 @@ class Spool:
         self._index: deque[tuple[str, int]] = deque()
         """Unclaimed files this process knows of, ``(name, size)``, roughly oldest first."""
         self._index_bytes = 0
+        self._claimed = 0
+        """Claims this process has taken and not yet settled (sent, put back or set aside)."""
+        self._moves = 0
+        """Claims this process has taken or settled, ever (see :meth:`idle`)."""
         self.evict_oldest = True
         """Past the cap, drop the oldest requests; ``False`` for a relay, which acknowledged every request it
         holds and so refuses new ones instead (:meth:`has_room`)."""
@@ -307,6 +320,8 @@ class Spool:
             if self._memory:
                 entry = self._memory.popleft()
                 self._memory_bytes -= len(entry.body)
+                self._claimed += 1
+                self._moves += 1
                 return Claim(self, entry, None, None)
         if self._usable is False:
             return None
@@ -324,13 +339,16 @@ class Spool:
                 continue
             original = self.directory / item[0]
             held = original.with_name(f"{item[0]}{CLAIMED}{os.getpid()}")
+            self._moved(1)  # before the rename: from here the file may be under neither name for a reader
             try:
                 os.rename(original, held)  # atomic: exactly one process wins each file
             except OSError:
+                self._moved(-1)
                 continue
             found = self._read(held)
             if found is not None:
                 return Claim(self, found, held, original)
+            self._moved(-1)
 
     def _release(self, entry: SpoolEntry, held: Optional[Path], original: Optional[Path], rewrite: bool) -> None:
         if held is None or original is None:
@@ -450,6 +468,25 @@ class Spool:
                 self._index.clear()  # the next claim indexes the folder again, in order
                 self._index_bytes = 0
         return recovered
+
+    def _moved(self, claims: int) -> None:
+        """A claim taken (``1``) or settled (``-1``) by this process."""
+        with self._lock:
+            self._claimed += claims
+            self._moves += 1
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing being sent. The folder is read while no claim of this process changes
+        hands: a file this process is moving between two names (claimed, put back) may be missed by a read of
+        the folder, and a request it holds in memory is in no list, but neither is missed by its count."""
+        with self._lock:
+            claimed, moves = self._claimed, self._moves
+        if claimed:
+            return False
+        status = self.status()
+        with self._lock:
+            unchanged = self._moves == moves
+        return unchanged and status.files == 0 and status.claimed == 0
 
     def status(self) -> SpoolStatus:
         with self._lock:
