@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from spanhive._native import mypyc_attr
 from spanhive._pipeline.hold import Hold, TraceSession
 from spanhive._records import SESSION_FIELDS, Event, SessionProperties
 from spanhive.mapping import Defaults, Mapped, SpanFacts
@@ -130,6 +131,7 @@ def _move(event: Event, session_id: str, external: Optional[str]) -> None:
         event["metadata"].pop("external_session_id", None)
 
 
+@mypyc_attr(acyclic=True)
 class Entry:
     """What grouping keeps of one event: its links, its type once settled, and its JSON once encoded."""
 
@@ -148,6 +150,7 @@ class Entry:
         a dict beside it, one object fewer per event for the garbage collector."""
 
 
+@mypyc_attr(acyclic=True)
 class _Root:
     """What a session takes from its root span's event (slots, not a ``NamedTuple``: see ``SpanFacts``)."""
 
@@ -168,6 +171,7 @@ def _start_and_id(root: _Root) -> tuple[int, str]:
     return root.start_ns, root.event_id
 
 
+@mypyc_attr(acyclic=True)
 class Session:
     """One session's share of a batch: its entries and what its spans say about it.
 

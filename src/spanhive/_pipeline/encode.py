@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, Optional, Union, cast
 
 from spanhive import _json
+from spanhive._native import mypyc_attr
 from spanhive._pipeline.assemble import Entry, Session, SessionGroup, extent, session_event
 from spanhive._records import Event, SessionProperties
 from spanhive.mapping import SpanFacts
@@ -30,6 +31,7 @@ _KEYS = {key: b'"%s":' % key.encode() for key in ("inputs", "outputs")}
 _TYPE_HEADS: dict[str, bytes] = {}
 
 
+@mypyc_attr(acyclic=True)
 class Part:
     """One session's records in a body: its encoded events, and its SessionProperties, encoded on demand in
     the form the body needs (``session_properties`` alone, or a ``session`` event among several sessions).

@@ -34,6 +34,7 @@ from typing import Any, NamedTuple, Optional
 from opentelemetry.sdk.trace import ReadableSpan
 
 from spanhive._internals import span_attributes, span_trace
+from spanhive._native import mypyc_attr
 
 DEFAULT_MAX_AGE_S = 10.0
 """Long enough for an agent run or a streamed LLM call to end; short enough that a trace whose root never
@@ -57,6 +58,7 @@ class TraceSession(NamedTuple):
     """A span of the trace stated the session (else it is the trace-derived one)."""
 
 
+@mypyc_attr(acyclic=True)
 class Released:
     """One trace's spans, released together (in the order they arrived); slots, not a ``NamedTuple``: one is
     made per trace (see ``SpanFacts``)."""
@@ -70,6 +72,7 @@ class Released:
         """The session this trace joined when it was last released, if it was."""
 
 
+@mypyc_attr(acyclic=True)
 class _Held:
     __slots__ = ("bytes", "since", "spans")
 

@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterator
 from typing import Any, Optional, Union
 
 from spanhive import _gzip
+from spanhive._native import mypyc_attr
 from spanhive._pipeline.assemble import SessionGroup
 from spanhive._pipeline.encode import Part, Pieces, encode_whole, length, to_json
 from spanhive.mapping._limits import truncate
@@ -32,6 +33,7 @@ def decompress(wire: bytes, encoding: str) -> bytes:
     return _gzip.decompress(wire) if encoding == "gzip" else wire
 
 
+@mypyc_attr(acyclic=True)
 class Body:
     """One request body, held as encoded parts (one per session) until its bytes are needed.
 

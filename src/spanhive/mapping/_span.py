@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from spanhive import _ids
 from spanhive._internals import SpanFields, span_attributes, span_events, span_fields, span_links
 from spanhive._log import limited
+from spanhive._native import mypyc_attr
 from spanhive._records import DEFAULT_MAX_VALUE_CHARS, Event
 from spanhive.mapping import (
     _types,
@@ -113,6 +114,7 @@ class Defaults:
     max_value_chars: int = DEFAULT_MAX_VALUE_CHARS
 
 
+@mypyc_attr(acyclic=True)
 class SpanFacts:
     """What mapping learnt about a span beyond its event record, for the stages after it.
 
