@@ -199,6 +199,15 @@ class Session:
         self.start_ms: int = event["start_time"]
         self.end_ms: int = event["end_time"]
 
+    def root_ids(self) -> tuple[str, ...]:
+        """The event ids of its top events, in the order they were added (usually one)."""
+        roots = self.roots
+        if not roots:
+            return ()
+        if len(roots) == 1:
+            return (roots[0].event_id,)
+        return tuple([root.event_id for root in roots])
+
 
 class Assembly:
     """Events in, sessions out: :meth:`add` each event of a batch, then :meth:`finish` once."""
@@ -282,28 +291,33 @@ class Assembly:
             if entry.event_type is None:
                 entry.event_type = "chain" if children else "tool"
         for session in self.sessions.values():
-            props = session.properties = _empty_properties(session.session_id, session.source)
-            if session.users is not None:
-                props["user_properties"] = session.users
-            roots = sorted(session.roots, key=_start_and_id) if session.roots else ()
+            roots = session.roots
+            if roots is not None and len(roots) > 1:  # most sessions of a batch have one
+                roots = sorted(roots, key=_start_and_id)
             stated = session.name or self.defaults.session_name
             name = stated or (roots[0].name if roots else None)
             if self._hold is not None:
                 name = self._hold.name_session(session.session_id, name, stated is not None)
-            props["session_name"] = name
             if roots:
-                first, last = roots[0], roots[-1]
-                props["inputs"], props["outputs"] = first.inputs, last.outputs
-                if not first.inputs and first.event_id in self._child_io:
-                    props["inputs"] = self._child_io[first.event_id][1]
-                if not last.outputs and last.event_id in self._child_io:
-                    props["outputs"] = self._child_io[last.event_id][2]
-                props["error"] = last.error
-                if first.external_session_id is not None:
-                    props["metadata"]["external_session_id"] = first.external_session_id
+                props = session.properties = self._properties(session, name, roots[0], roots[-1])
+            else:
+                props = session.properties = _properties(session, name, {}, {}, None, {})
             for name, value in (session.stated or {}).items():
                 _state(props, name, value)
         return list(self.sessions.values())
+
+    def _properties(self, session: Session, name: Optional[str], first: _Root, last: _Root) -> SessionProperties:
+        """A session's record from its first and last roots: their own inputs and outputs (the objects
+        themselves), else those of their first child that has any."""
+        child_io = self._child_io
+        inputs, outputs = first.inputs, last.outputs
+        if not inputs and first.event_id in child_io:
+            inputs = child_io[first.event_id][1]
+        if not outputs and last.event_id in child_io:
+            outputs = child_io[last.event_id][2]
+        external = first.external_session_id
+        metadata = {} if external is None else {"external_session_id": external}
+        return _properties(session, name, inputs, outputs, last.error, metadata)
 
 
 @dataclass
@@ -392,17 +406,25 @@ def _state(props: SessionProperties, field: str, value: Any) -> None:
         props[field] = value  # type: ignore[literal-required]  # inputs and outputs: replaced
 
 
-def _empty_properties(session_id: str, source: str) -> SessionProperties:
+def _properties(  # noqa: PLR0917 - a record's fields, in its order
+    session: Session,
+    name: Optional[str],
+    inputs: dict[str, Any],
+    outputs: dict[str, Any],
+    error: Optional[str],
+    metadata: dict[str, Any],
+) -> SessionProperties:
+    """A session's record, made whole at once (each field set again costs a dict store per session)."""
     return {
-        "session_name": None,
-        "source": source,
-        "session_id": session_id,
+        "session_name": name,
+        "source": session.source,
+        "session_id": session.session_id,
         "config": {},
-        "inputs": {},
-        "outputs": {},
-        "error": None,
-        "user_properties": {},
+        "inputs": inputs,
+        "outputs": outputs,
+        "error": error,
+        "user_properties": session.users if session.users is not None else {},
         "metrics": {},
         "feedback": {},
-        "metadata": {},
+        "metadata": metadata,
     }

@@ -165,7 +165,7 @@ class Encoder:
                 session.properties,
                 project=session.project,
                 start_end_ms=(session.start_ms, session.end_ms),
-                roots=tuple(root.event_id for root in session.roots or ()),
+                roots=session.root_ids(),
                 fragments=self._fragments,
                 dumps=dumps,
             )
