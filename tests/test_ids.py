@@ -52,6 +52,18 @@ def test_ids_are_the_same_after_their_cache_fills() -> None:
     assert (_ids.event_id(5, 1), _ids.trace_session_id(5)) == (first, session)
 
 
+def test_a_parent_id_asked_by_a_child_is_remembered_for_the_parent_and_a_lone_own_id_is_not() -> None:
+    """Children end, and are mapped, before their parent: the id a child derives for its parent is the one
+    the parent then finds. A span's own id that no child asked for is derived and let go, and is the same id
+    when a late child asks for it."""
+    parent = _ids.event_id(9, 1)
+    assert _ids.event_id(9, 1, own=True) is parent
+    lone = _ids.event_id(9, 2, own=True)
+    assert (9 << 64 | 2) not in _ids._event_ids
+    assert _ids.event_id(9, 2) == lone
+    assert uuid.UUID(lone).version == 4
+
+
 def test_a_span_id_past_64_bits_is_never_answered_from_the_cache() -> None:
     """The cache's key packs both ids in one int: a span id that does not fit 64 bits must not find another
     pair's id there (it is no OTel id, and is refused as before)."""

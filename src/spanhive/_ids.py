@@ -21,10 +21,9 @@ _VARIANT = {digit: "89ab"[int(digit, 16) & 0x3] for digit in "0123456789abcdef"}
 """The RFC 4122 variant's hex digit (``10xx``) for the digest's own digit there."""
 
 
-def _uuid4_shaped(digest: bytes) -> str:
-    """The digest as a version 4 UUID: its version digit set to 4, its variant digit's two top bits to 10
-    (on the hex, which is a third faster than setting the bits in the bytes first)."""
-    h = digest.hex()
+def _uuid4_shaped(h: str) -> str:
+    """A 16-byte digest's hex as a version 4 UUID: its version digit set to 4, its variant digit's two top
+    bits to 10 (on the hex, which is a third faster than setting the bits in the bytes first)."""
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
@@ -35,7 +34,9 @@ thread may copy them)."""
 
 
 EVENT_IDS_KEPT = 16384
-"""Event ids remembered: a child asks for its parent's id, then the parent for its own."""
+"""Event ids remembered: a child asks for its parent's id, then the parent for its own (children end
+first). A span's own id is not remembered when no child asked for it first: no one else asks for it, but a
+child that ends after it, which derives it again."""
 TRACE_SESSIONS_KEPT = 4096
 """Trace-derived session ids remembered: every span of a trace asks for the same one."""
 _SPAN_ID_END = 1 << 64
@@ -47,13 +48,16 @@ _trace_sessions: dict[int, str] = {}
 # is forgotten, and when, never changes an id.
 
 
-def event_id(trace_id: int, span_id: int) -> str:
-    """The event id of span ``span_id`` in trace ``trace_id``."""
+def event_id(trace_id: int, span_id: int, *, own: bool = False) -> str:
+    """The event id of span ``span_id`` in trace ``trace_id``; ``own``: asked for by that span itself, so
+    not remembered (:data:`EVENT_IDS_KEPT`; a store in a dict this large costs a quarter of a derivation)."""
     if not 0 <= span_id < _SPAN_ID_END:
         raise OverflowError(f"not an OpenTelemetry span id: {span_id!r}")
     key = trace_id << 64 | span_id  # one int per pair; its 24 bytes are the trace id's 16 and the span id's 8
     known = _event_ids.get(key)
     if known is None:
+        if own:
+            return _hashed(_EVENT_HASH, key.to_bytes(24, "big"))
         known = _derived(_EVENT_HASH, key.to_bytes(24, "big"), _event_ids, key, EVENT_IDS_KEPT)
     return known
 
@@ -68,11 +72,16 @@ def trace_session_id(trace_id: int) -> str:
     return known
 
 
-def _derived(state: blake2b, payload: bytes, cache: dict[int, str], key: int, kept: int) -> str:
-    """The id ``state`` derives from ``payload``, remembered in ``cache`` (emptied when it holds ``kept``)."""
+def _hashed(state: blake2b, payload: bytes) -> str:
+    """The id ``state`` derives from ``payload``."""
     digest = state.copy()
     digest.update(payload)
-    known = _uuid4_shaped(digest.digest())
+    return _uuid4_shaped(digest.hexdigest())
+
+
+def _derived(state: blake2b, payload: bytes, cache: dict[int, str], key: int, kept: int) -> str:
+    """The id ``state`` derives from ``payload``, remembered in ``cache`` (emptied when it holds ``kept``)."""
+    known = _hashed(state, payload)
     if len(cache) >= kept:
         cache.clear()
     cache[key] = known
@@ -106,5 +115,5 @@ def session_id_for(value: str) -> tuple[str, bool]:
     canonical = canonical_uuid(value)
     if canonical is not None:
         return canonical, False
-    digest = blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16, person=_NAMED_SESSION).digest()
+    digest = blake2b(value.encode("utf-8", "surrogatepass"), digest_size=16, person=_NAMED_SESSION).hexdigest()
     return _uuid4_shaped(digest), True

@@ -209,7 +209,7 @@ def _map(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SpanFa
     else:
         session_id = _ids.trace_session_id(trace_id)
     explicit_id = probes.event_id and take(probes.event_id)
-    event_id = (explicit_id and _ids.canonical_uuid(explicit_id)) or _ids.event_id(trace_id, span_id)
+    event_id = (explicit_id and _ids.canonical_uuid(explicit_id)) or _ids.event_id(trace_id, span_id, own=True)
     event_type, kind = _types.event_type(attrs)
     if kind is not None:
         system["span_kind"] = kind
@@ -449,7 +449,7 @@ def _trace_event(  # noqa: PLR0917 - an event's identity and times, in the order
         source=source,
         name=name,
         event_type=_types.TOOL,
-        event_id=_ids.event_id(trace_id, span_id),
+        event_id=_ids.event_id(trace_id, span_id, own=True),
         session_id=session_id,
         parent_id=_ids.event_id(trace_id, parent_id) if parent_id is not None else session_id,
         start_ns=start,
