@@ -259,25 +259,37 @@ def _plain(
     facts = _resource_facts(resource)
     project, source = defaults.project or facts.project, defaults.source or facts.source
     event = _trace_event(project, source, name or "unknown", trace_id, span_id, parent_id, start, end)
-    system = _ids_of(trace_id, span_id)
-    if status_code is StatusCode.ERROR:
-        event["error"] = _without_traceback(description, system) or "error"
-    _describe_span(span, fields, (), facts, system, _NOTHING_USED)
     metadata, long, primitive = survey
-    metadata.update(system)
+    # spanhive's own facts are written over the attributes in place, in the order a merge would put them
+    _put_ids(metadata, trace_id, span_id)
+    if status_code is StatusCode.ERROR:
+        stacktrace: dict[str, Any] = {}
+        event["error"] = _without_traceback(description, stacktrace) or "error"
+        metadata.update(stacktrace)
+    linked = _describe_span(span, fields, (), facts, metadata, _NOTHING_USED)
     event["metadata"] = metadata
     truncated = truncate_long_strings(event, defaults.max_value_chars) if long else 0
-    flat = primitive and "links" not in system  # attribute values only: no dict, no nested list
+    flat = primitive and not linked  # attribute values only: no dict, no nested list
     facts_ = SpanFacts(None, parent_id is None, False, start, None, truncated, primitive and facts.primitive, flat)
     return event, facts_, None
 
 
 def _ids_of(trace_id: int, span_id: int) -> dict[str, Any]:
-    """The span's OTel ids as metadata, in hex (from their bytes: a third faster than formatting the ints)."""
+    """The span's OTel ids as metadata, in hex."""
+    ids: dict[str, Any] = {}
+    _put_ids(ids, trace_id, span_id)
+    return ids
+
+
+def _put_ids(metadata: dict[str, Any], trace_id: int, span_id: int) -> None:
+    """The span's OTel ids into ``metadata``, in hex (from their bytes: a third faster than formatting the
+    ints)."""
     try:
-        return {"trace_id": trace_id.to_bytes(16, "big").hex(), "span_id": span_id.to_bytes(8, "big").hex()}
+        metadata["trace_id"] = trace_id.to_bytes(16, "big").hex()
+        metadata["span_id"] = span_id.to_bytes(8, "big").hex()
     except OverflowError:  # no OTel id (negative, or too wide): a span built by hand
-        return {"trace_id": format(trace_id, "032x"), "span_id": format(span_id, "016x")}
+        metadata["trace_id"] = format(trace_id, "032x")
+        metadata["span_id"] = format(span_id, "016x")
 
 
 class _Probes(NamedTuple):
@@ -552,9 +564,11 @@ def _describe_span(  # noqa: PLR0917 - the state one mapping shares
     facts: _ResourceFacts,
     system: dict[str, Any],
     consumed_events: AbstractSet[int],
-) -> None:
-    """Facts about the span itself that no attribute carries: kind, scope, resource, events, links."""
+) -> bool:
+    """Facts about the span itself that no attribute carries: kind, scope, resource, events, links; whether
+    it wrote any that is not a JSON primitive (its events, its links)."""
     kind, scope_name, dropped = fields[5], fields[11], fields[12]
+    structured = False
     if kind is not SpanKind.INTERNAL:
         system["otel.span_kind"] = _KIND_NAMES.get(id(kind)) or str(kind)
     if scope_name:
@@ -568,8 +582,10 @@ def _describe_span(  # noqa: PLR0917 - the state one mapping shares
         ]
         if kept:
             system["events"] = kept
+            structured = True
     links = span_links(span)
     if links:
+        structured = True
         system["links"] = [
             {"trace_id": format(link.context.trace_id, "032x"), "span_id": format(link.context.span_id, "016x")}
             for link in links
@@ -584,6 +600,7 @@ def _describe_span(  # noqa: PLR0917 - the state one mapping shares
             fields[0],
             dropped,
         )
+    return structured
 
 
 def _listed(attributes: Any) -> dict[str, Any]:
