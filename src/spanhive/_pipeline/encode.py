@@ -29,6 +29,9 @@ to_json = _json.dumps
 
 _KEYS = {key: b'"%s":' % key.encode() for key in ("inputs", "outputs")}
 _TYPE_HEADS: dict[str, bytes] = {}
+"""By event type: an event's JSON up to its children (the types are a handful)."""
+_LEAF_HEADS: dict[bytes, bytes] = {}
+"""By head: a leaf's JSON up to the rest of it."""
 
 
 @mypyc_attr(acyclic=True)
@@ -175,14 +178,23 @@ class Encoder:
 
 def _event_json(event_type: Optional[str], children: Optional[list[str]], rest: Any) -> Pieces:
     """An event's JSON from its settled type and children and the rest of it, encoded earlier (its members,
-    or a tuple of pieces)."""
+    or a tuple of pieces). A leaf's type and empty children are one piece: most events are leaves, and every
+    piece is one more to list, measure, join and let go."""
     head = _TYPE_HEADS.get(event_type or "")
     if head is None:
-        head = _TYPE_HEADS.setdefault(event_type or "", b'{"event_type":' + to_json(event_type or "tool"))
-    listed = _json.dumps_primitive(children) if children else b"[]"
+        head = _TYPE_HEADS.setdefault(
+            event_type or "", b'{"event_type":' + to_json(event_type or "tool") + b',"children_ids":'
+        )
+    if children:
+        if rest.__class__ is tuple:
+            return (head, _json.dumps_primitive(children), b",", *rest)
+        return (head, _json.dumps_primitive(children), b",", rest)
+    leaf = _LEAF_HEADS.get(head)
+    if leaf is None:
+        leaf = _LEAF_HEADS.setdefault(head, head + b"[],")
     if rest.__class__ is tuple:
-        return (head, b',"children_ids":', listed, b",", *rest)
-    return (head, b',"children_ids":', listed, b",", rest)
+        return (leaf, *rest)
+    return (leaf, rest)
 
 
 def encode_whole(groups: list[SessionGroup]) -> list[Part]:
