@@ -41,15 +41,15 @@ def _nothing(_record: dict[str, Any]) -> int:
 @contextmanager
 def _mode(mode: str) -> Iterator[None]:
     """Redaction as ``mode`` asks, for one export (the pipeline reads these module attributes per call)."""
-    saved = privacy._SHORTEST, privacy.redact_record, privacy.redact_flat
+    saved = privacy._SHORTEST, privacy.redact_record
     if mode == "keys":  # no string is long enough to be searched
         privacy._SHORTEST = sys.maxsize
     elif mode == "off":
-        privacy.redact_record = privacy.redact_flat = _nothing
+        privacy.redact_record = _nothing
     try:
         yield
     finally:
-        privacy._SHORTEST, privacy.redact_record, privacy.redact_flat = saved
+        privacy._SHORTEST, privacy.redact_record = saved
 
 
 def run_workload(spans: Sequence[ReadableSpan], repeat: int, sink: Sink) -> dict[str, Any]:

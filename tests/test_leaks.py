@@ -90,6 +90,10 @@ def _app(recorded: Recorded) -> None:
             },
         ):
             pass
+        with tracer.start_as_current_span(
+            "POST /hooks", attributes={"http.route": "/hooks", "app.notes": ("first", f"then {s['openai']}")}
+        ) as plain:  # a span no convention reads: its array attributes and its error are scrubbed too
+            plain.set_status(Status(StatusCode.ERROR, f"postgres://bob:{s['url_password']}@db/shop refused"))
         with tracer.start_as_current_span("tool", attributes={"openinference.span.kind": "TOOL"}) as tool:
             try:
                 raise PermissionError(f"key {s['openai']} was revoked")

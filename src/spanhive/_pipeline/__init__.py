@@ -125,10 +125,7 @@ def _streamed(traces: list[Released], defaults: Defaults, max_request_bytes: int
         for event, facts in _mapped(trace, defaults, hold):
             truncated += facts.truncated
             entry = assembly.add(event, facts)
-            if facts.flat:
-                redacted += privacy.redact_flat(event["metadata"])
-            else:
-                redacted += privacy.redact_record(cast("dict[str, Any]", event))
+            redacted += privacy.redact_record(cast("dict[str, Any]", event))
             encoder.add(entry, event, facts)
     sessions = assembly.finish()
     if not sessions:

@@ -76,9 +76,8 @@ def resolve_trace(mapped: list[Mapped], known: Optional[TraceSession]) -> Option
             given = giver["user_properties"] if giver is not None else trace.user_properties
             if given:
                 event["user_properties"] = dict(given)
-                # No longer a record whose only content is flat metadata; primitive only if the values are.
+                # Primitive only if the values are.
                 facts.primitive = facts.primitive and giver is not None and by_id[giver["event_id"]][1].primitive
-                facts.flat = False
     return trace
 
 

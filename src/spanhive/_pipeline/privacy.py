@@ -203,25 +203,6 @@ def redact_record(record: dict[str, Any]) -> int:
     return count
 
 
-def redact_flat(values: dict[str, Any]) -> int:
-    """:func:`redact` for a dict known to hold nothing to look into (a flat record's ``metadata``): only its
-    keys are judged, in one set comparison when all of them are known to be safe (faster than the loop here,
-    where there is nothing to descend into)."""
-    count = 0
-    if not values.keys() <= _SAFE:
-        for key in values.keys() - _SAFE:
-            if is_sensitive(key) and values[key] is not None and values[key] != REDACTED:
-                values[key] = REDACTED
-                count += 1
-    for key, item in values.items():  # the values too: a URL with credentials, a token in a header's text
-        if item.__class__ is str and len(item) >= _SHORTEST:
-            clean = scrub(item)
-            if clean is not item:
-                values[key] = clean
-                count += 1
-    return count
-
-
 WITHHELD = "[withheld]"
 _STRUCTURE = frozenset({"role", "type", "name", "tool_call_id", "id", "finish_reason", "model"})
 """Keys whose text says what a part is, not what was said: kept when content is withheld."""

@@ -122,7 +122,7 @@ class SpanFacts:
     ``NamedTuple`` runs the Python ``__new__`` it generates (five times as long)."""
 
     __slots__ = (
-        "flat", "primitive", "root", "session_fields", "session_name", "start_ns", "stated", "truncated", "typed",
+        "primitive", "root", "session_fields", "session_name", "start_ns", "stated", "truncated", "typed",
     )  # fmt: skip
 
     def __init__(  # noqa: PLR0917 - the facts, in the order every caller knows them
@@ -134,7 +134,6 @@ class SpanFacts:
         session_fields: Optional[dict[str, Any]] = None,
         truncated: int = 0,
         primitive: bool = False,
-        flat: bool = False,
         stated: bool = False,
     ) -> None:
         self.session_name = session_name
@@ -151,9 +150,6 @@ class SpanFacts:
         """How many string values were cut to the size limit."""
         self.primitive = primitive
         """Every value in the record is a JSON primitive with finite floats (see :mod:`spanhive._json`)."""
-        self.flat = flat
-        """``metadata`` is the record's only dict field with content, and holds no dict, nor a list of anything
-        but primitives: what a span of no convention maps to (its attributes and a few facts of the span)."""
         self.stated = stated
         """The span names its session (else ``session_id`` is the trace-derived one, which the trace's other
         spans may override: :func:`spanhive._pipeline.assemble.resolve_trace`)."""
@@ -244,7 +240,7 @@ def _map(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SpanFa
     truncated = truncate_long_strings(event, limit) if long else 0
     span_facts = SpanFacts(
         session_name, parent_id is None, event_type is not None, start, draft_session, truncated,
-        primitive and facts.primitive, False, bool(raw_session),
+        primitive and facts.primitive, bool(raw_session),
     )  # fmt: skip
     return event, span_facts, attrs
 
@@ -266,11 +262,10 @@ def _plain(
         stacktrace: dict[str, Any] = {}
         event["error"] = _without_traceback(description, stacktrace) or "error"
         metadata.update(stacktrace)
-    linked = _describe_span(span, fields, (), facts, metadata, _NOTHING_USED)
+    _describe_span(span, fields, (), facts, metadata, _NOTHING_USED)
     event["metadata"] = metadata
     truncated = truncate_long_strings(event, defaults.max_value_chars) if long else 0
-    flat = primitive and not linked  # attribute values only: no dict, no nested list
-    facts_ = SpanFacts(None, parent_id is None, False, start, None, truncated, primitive and facts.primitive, flat)
+    facts_ = SpanFacts(None, parent_id is None, False, start, None, truncated, primitive and facts.primitive)
     return event, facts_, None
 
 
@@ -564,11 +559,9 @@ def _describe_span(  # noqa: PLR0917 - the state one mapping shares
     facts: _ResourceFacts,
     system: dict[str, Any],
     consumed_events: AbstractSet[int],
-) -> bool:
-    """Facts about the span itself that no attribute carries: kind, scope, resource, events, links; whether
-    it wrote any that is not a JSON primitive (its events, its links)."""
+) -> None:
+    """Facts about the span itself that no attribute carries: kind, scope, resource, events, links."""
     kind, scope_name, dropped = fields[5], fields[11], fields[12]
-    structured = False
     if kind is not SpanKind.INTERNAL:
         system["otel.span_kind"] = _KIND_NAMES.get(id(kind)) or str(kind)
     if scope_name:
@@ -582,10 +575,8 @@ def _describe_span(  # noqa: PLR0917 - the state one mapping shares
         ]
         if kept:
             system["events"] = kept
-            structured = True
     links = span_links(span)
     if links:
-        structured = True
         system["links"] = [
             {"trace_id": format(link.context.trace_id, "032x"), "span_id": format(link.context.span_id, "016x")}
             for link in links
@@ -600,7 +591,6 @@ def _describe_span(  # noqa: PLR0917 - the state one mapping shares
             fields[0],
             dropped,
         )
-    return structured
 
 
 def _listed(attributes: Any) -> dict[str, Any]:
