@@ -59,17 +59,30 @@ def test_a_parent_id_asked_by_a_child_is_remembered_for_the_parent_and_a_lone_ow
     parent = _ids.event_id(9, 1)
     assert _ids.event_id(9, 1, own=True) is parent
     lone = _ids.event_id(9, 2, own=True)
-    assert (9 << 64 | 2) not in _ids._event_ids
+    assert 2 not in _ids._event_ids
     assert _ids.event_id(9, 2) == lone
     assert uuid.UUID(lone).version == 4
 
 
 def test_a_span_id_past_64_bits_is_never_answered_from_the_cache() -> None:
-    """The cache's key packs both ids in one int: a span id that does not fit 64 bits must not find another
-    pair's id there (it is no OTel id, and is refused as before)."""
+    """A span id that does not fit 64 bits, or a trace id past 128, is no OTel id: refused, never answered
+    from the cache."""
     _ids.event_id(1, 0)
     with pytest.raises(OverflowError):
         _ids.event_id(0, 1 << 64)
+    with pytest.raises(OverflowError):
+        _ids.event_id(1 << 128, 0)
+
+
+def test_one_span_id_in_two_traces_is_two_events() -> None:
+    """The cache is keyed by span id: the same span id in another trace (hand-built spans number theirs 1, 2,
+    3…) is another event, whichever was remembered first."""
+    first = _ids.event_id(1, 7)
+    second = _ids.event_id(2, 7)
+    assert first != second
+    assert (_ids.event_id(1, 7, own=True), _ids.event_id(2, 7, own=True)) == (first, second)
+    _ids.forget()
+    assert (_ids.event_id(2, 7), _ids.event_id(1, 7)) == (second, first)
 
 
 def test_trace_session_differs_from_every_event_of_the_trace() -> None:

@@ -39,9 +39,10 @@ first). A span's own id is not remembered when no child asked for it first: no o
 child that ends after it, which derives it again."""
 TRACE_SESSIONS_KEPT = 4096
 """Trace-derived session ids remembered: every span of a trace asks for the same one."""
-_SPAN_ID_END = 1 << 64
-_event_ids: dict[int, str] = {}
-"""By ``trace_id << 64 | span_id``: an int, not a tuple the garbage collector would have to track."""
+_event_ids: dict[int, tuple[int, str]] = {}
+"""``(trace id, event id)`` by span id: a span's id is an int the span already holds, where a key made of
+both ids would be a new 192-bit int to make and hash on every call. One dict, so that a look-up on another
+thread never pairs one span's trace with another's id."""
 _trace_sessions: dict[int, str] = {}
 # Plain dicts, emptied when full, rather than ``lru_cache``: compiled, a call through its wrapper cost more
 # than the look-up itself, three times per span. Each id is computed afresh when it is not found, so what
@@ -49,16 +50,21 @@ _trace_sessions: dict[int, str] = {}
 
 
 def event_id(trace_id: int, span_id: int, *, own: bool = False) -> str:
-    """The event id of span ``span_id`` in trace ``trace_id``; ``own``: asked for by that span itself, so
-    not remembered (:data:`EVENT_IDS_KEPT`; a store in a dict this large costs a quarter of a derivation)."""
-    if not 0 <= span_id < _SPAN_ID_END:
-        raise OverflowError(f"not an OpenTelemetry span id: {span_id!r}")
-    key = trace_id << 64 | span_id  # one int per pair; its 24 bytes are the trace id's 16 and the span id's 8
-    known = _event_ids.get(key)
-    if known is None:
-        if own:
-            return _hashed(_EVENT_HASH, key.to_bytes(24, "big"))
-        known = _derived(_EVENT_HASH, key.to_bytes(24, "big"), _event_ids, key, EVENT_IDS_KEPT)
+    """The event id of span ``span_id`` in trace ``trace_id``, from the trace id's 16 bytes and the span id's
+    8 (an id that does not fit them is no OpenTelemetry id: ``OverflowError``); ``own``: asked for by that
+    span itself, so not remembered (:data:`EVENT_IDS_KEPT`; a store in a dict this large costs a quarter of a
+    derivation)."""
+    found = _event_ids.get(span_id)
+    if found is not None and found[0] == trace_id:
+        return found[1]
+    digest = _EVENT_HASH.copy()
+    digest.update(trace_id.to_bytes(16, "big"))
+    digest.update(span_id.to_bytes(8, "big"))
+    known = _uuid4_shaped(digest.hexdigest())
+    if not own:
+        if len(_event_ids) >= EVENT_IDS_KEPT:
+            _event_ids.clear()
+        _event_ids[span_id] = (trace_id, known)
     return known
 
 
@@ -66,25 +72,12 @@ def trace_session_id(trace_id: int) -> str:
     """The session id of a trace that names no session of its own."""
     known = _trace_sessions.get(trace_id)
     if known is None:
-        known = _derived(
-            _TRACE_SESSION_HASH, trace_id.to_bytes(16, "big"), _trace_sessions, trace_id, TRACE_SESSIONS_KEPT
-        )
-    return known
-
-
-def _hashed(state: blake2b, payload: bytes) -> str:
-    """The id ``state`` derives from ``payload``."""
-    digest = state.copy()
-    digest.update(payload)
-    return _uuid4_shaped(digest.hexdigest())
-
-
-def _derived(state: blake2b, payload: bytes, cache: dict[int, str], key: int, kept: int) -> str:
-    """The id ``state`` derives from ``payload``, remembered in ``cache`` (emptied when it holds ``kept``)."""
-    known = _hashed(state, payload)
-    if len(cache) >= kept:
-        cache.clear()
-    cache[key] = known
+        digest = _TRACE_SESSION_HASH.copy()
+        digest.update(trace_id.to_bytes(16, "big"))
+        known = _uuid4_shaped(digest.hexdigest())
+        if len(_trace_sessions) >= TRACE_SESSIONS_KEPT:
+            _trace_sessions.clear()
+        _trace_sessions[trace_id] = known
     return known
 
 
