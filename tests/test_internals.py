@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from typing import Any
 
 from opentelemetry import baggage, context, trace
 from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled, is_instrumentation_enabled
@@ -55,15 +56,23 @@ def test_other_span_objects_go_through_the_public_accessors() -> None:
     assert list(_internals.span_links(span)) == []
 
 
-def _public_fields(span: ReadableSpan) -> _internals.SpanFields:
-    """:func:`span_fields` as the public properties give it."""
+def _public_fields(span: ReadableSpan) -> tuple[Any, ...]:
+    """:func:`span_fields` as the public properties give it (its attributes a dict, its events and links
+    lists)."""
     context, parent, status = span.context, span.parent, span.status
     return (
         span.name, context.trace_id if context else 0, context.span_id if context else 0,
         parent.span_id if parent else None, bool(parent and parent.is_remote), span.kind, span.start_time or 0,
         span.end_time or span.start_time or 0, status.status_code, status.description, span.resource,
         span.instrumentation_scope.name if span.instrumentation_scope else None, span.dropped_attributes,
+        dict(span.attributes or {}), list(span.events), list(span.links),
     )  # fmt: skip
+
+
+def _read(span: ReadableSpan) -> tuple[Any, ...]:
+    """:func:`span_fields`, its attributes as a dict, its events and links as lists, to compare."""
+    fields = _internals.span_fields(span)
+    return (*fields[:13], dict(fields[13]), list(fields[14]), list(fields[15]))
 
 
 class _OwnSpan(ReadableSpan):
@@ -81,24 +90,26 @@ def test_span_fields_read_in_place_equal_the_public_properties() -> None:
             span.set_status(trace.Status(trace.StatusCode.ERROR, "it broke"))
     child, root = memory.get_finished_spans()
     fields = _internals.span_fields(child)
-    assert fields == _public_fields(child)
+    assert _read(child) == _public_fields(child)
     assert fields[0] == "child"
     assert fields[3] == root.context.span_id  # type: ignore[union-attr]
     assert fields[8:10] == (trace.StatusCode.ERROR, "it broke")
-    assert fields[11:] == ("scope-name", 1)
-    assert _internals.span_fields(root) == _public_fields(root)
+    assert fields[11:13] == ("scope-name", 1)
+    assert fields[13] is _internals.span_attributes(child)  # read in place, not copied
+    assert dict(fields[13]) == {"b": 2, "c": 3}  # the oldest went to the limit
+    assert _read(root) == _public_fields(root)
     assert _internals.span_fields(root)[3] is None
     assert _internals.span_trace(child) == (child.context.trace_id, False)  # type: ignore[union-attr]
     assert _internals.span_trace(root) == (root.context.trace_id, True)  # type: ignore[union-attr]
     remote = trace.SpanContext(7, 8, is_remote=True)
     own = _OwnSpan(name="own", context=trace.SpanContext(7, 9, False), parent=remote, kind=trace.SpanKind.SERVER)
-    assert _internals.span_fields(own) == _public_fields(own)
+    assert _read(own) == _public_fields(own)
     assert _internals.span_fields(own)[1:5] == (7, 9, 8, True)
     assert _internals.span_trace(own) == (7, True)
     bare = ReadableSpan(name="bare")  # no context, no times: what a hand-built span may be
-    assert _internals.span_fields(bare) == _public_fields(bare) == ("bare", 0, 0, None, False, trace.SpanKind.INTERNAL,
-                                                                     0, 0, trace.StatusCode.UNSET, None, bare.resource,
-                                                                     None, 0)  # fmt: skip
+    assert _read(bare) == _public_fields(bare) == ("bare", 0, 0, None, False, trace.SpanKind.INTERNAL, 0, 0,
+                                                   trace.StatusCode.UNSET, None, bare.resource, None, 0, {}, [],
+                                                   [])  # fmt: skip
 
 
 def test_stamping_writes_into_the_attributes_or_falls_back_to_set_attributes() -> None:

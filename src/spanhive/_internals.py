@@ -65,10 +65,14 @@ def _in_place(held: Any) -> Optional[Sequence[Any]]:
     return held if kind is tuple or kind is list else None
 
 
-SpanFields = tuple[str, int, int, Optional[int], bool, Any, int, int, Any, Optional[str], Any, Optional[str], int]
+SpanFields = tuple[
+    str, int, int, Optional[int], bool, Any, int, int, Any, Optional[str], Any, Optional[str], int,
+    Mapping[str, Any], Sequence[Any], Sequence[Any],
+]  # fmt: skip
 """What mapping reads of every span, in this order: name, trace id, span id, the parent's span id (``None``
 for a root) and whether the parent is remote, kind, start and end (ns), status code and description, resource,
-instrumentation scope name, and how many attributes the SDK dropped."""
+instrumentation scope name, how many attributes the SDK dropped, and its attributes, events and links (as
+:func:`span_attributes`, :func:`span_events` and :func:`span_links` read them)."""
 
 
 def span_fields(span: Any) -> SpanFields:
@@ -80,13 +84,22 @@ def span_fields(span: Any) -> SpanFields:
     class every SDK span is exported as, is read from its instance dict, and a ``SpanContext`` (a tuple) by
     index; anything else through the public properties.
     """
+    data: Optional[Mapping[str, Any]] = None
+    events: Optional[Sequence[Any]] = None
+    links: Optional[Sequence[Any]] = None
     if _FAST_FIELDS and span.__class__ is ReadableSpan:
         fields = span.__dict__
         name, context, parent = fields["_name"], fields["_context"], fields["_parent"]
         kind, start, end = fields["_kind"], fields["_start_time"], fields["_end_time"]
         status, resource, scope = fields["_status"], fields["_resource"], fields["_instrumentation_scope"]
         attributes = fields["_attributes"]
-        dropped = attributes.dropped if attributes.__class__ is BoundedAttributes else 0
+        if attributes.__class__ is BoundedAttributes:
+            dropped = attributes.dropped
+            inner = attributes._dict
+            data = inner if inner.__class__ is dict else None
+        else:
+            dropped = 0
+        events, links = _in_place(fields["_events"]), _in_place(fields["_links"])
     else:
         name, context, parent, kind = span.name, span.context, span.parent, span.kind
         start, end, status, resource = span.start_time, span.end_time, span.status, span.resource
@@ -110,7 +123,8 @@ def span_fields(span: Any) -> SpanFields:
         scope_name = scope.name
     return (
         name, trace_id, span_id, parent_id, bool(remote), kind, start or 0, end or start or 0, code, description,
-        resource, scope_name, dropped or 0,
+        resource, scope_name, dropped or 0, data if data is not None else span_attributes(span),
+        events if events is not None else span_events(span), links if links is not None else span_links(span),
     )  # fmt: skip
 
 
@@ -158,6 +172,9 @@ def _fields_layout_known() -> bool:
             and fields["_resource"] is span.resource
             and fields["_instrumentation_scope"] is span.instrumentation_scope
             and fields["_attributes"].dropped == span.dropped_attributes == 0
+            and fields["_attributes"]._dict == dict(span.attributes or {}) == {"a": 1}
+            and _in_place(fields["_events"]) is not None
+            and _in_place(fields["_links"]) is not None
             and (status._status_code, status._description) == (status.status_code, status.description)
             and scope._name == scope.name
         )

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from spanhive import _ids
-from spanhive._internals import SpanFields, span_attributes, span_events, span_fields, span_links
+from spanhive._internals import SpanFields, span_attributes, span_fields
 from spanhive._log import limited
 from spanhive._native import mypyc_attr
 from spanhive._records import DEFAULT_MAX_VALUE_CHARS, Event
@@ -179,19 +179,18 @@ def map_span_traced(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Ev
 
 def _map(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SpanFacts, Optional[SpanAttrs]]]:
     """:func:`map_span_traced`, with no attribute view for a span no rule reads (:func:`_plain`)."""
-    data = span_attributes(span)
-    events = span_events(span)
+    fields = span_fields(span)
+    data, events = fields[13], fields[14]
     # Spans that carry no attribute any convention reads (most web and database spans) skip every rule: one
     # pass over their attributes makes the metadata.
     limit = defaults.max_value_chars
     if not events:
         survey = _survey(data, limit)
         if survey is not None:
-            return _plain(span, defaults, survey)
+            return _plain(fields, defaults, survey)
     if logfire.is_pending(data):
         return None
-    fields = span_fields(span)
-    name, trace_id, span_id, parent_id, _, _, start, end, _, _, resource, _, _ = fields
+    name, trace_id, span_id, parent_id, _, _, start, end, _, _, resource, _, _, _, _, _ = fields
     attrs = SpanAttrs(data)
     facts = _resource_facts(resource)
     system = _ids_of(trace_id, span_id)
@@ -246,12 +245,11 @@ def _map(span: ReadableSpan, defaults: Defaults) -> Optional[tuple[Event, SpanFa
 
 
 def _plain(
-    span: ReadableSpan, defaults: Defaults, survey: tuple[dict[str, Any], bool, bool]
+    fields: SpanFields, defaults: Defaults, survey: tuple[dict[str, Any], bool, bool]
 ) -> tuple[Event, SpanFacts, None]:
     """A span with no span events and no attribute any rule reads (most web and database spans): its
     attributes, as :func:`_survey` gathered them, are its metadata, beside the facts of the span itself."""
-    fields = span_fields(span)
-    name, trace_id, span_id, parent_id, _, _, start, end, status_code, description, resource, _, _ = fields
+    name, trace_id, span_id, parent_id, _, _, start, end, status_code, description, resource, _, _, _, _, _ = fields
     facts = _resource_facts(resource)
     project, source = defaults.project or facts.project, defaults.source or facts.source
     event = _trace_event(project, source, name or "unknown", trace_id, span_id, parent_id, start, end)
@@ -262,7 +260,7 @@ def _plain(
         stacktrace: dict[str, Any] = {}
         event["error"] = _without_traceback(description, stacktrace) or "error"
         metadata.update(stacktrace)
-    _describe_span(span, fields, (), facts, metadata, _NOTHING_USED)
+    _describe_span(fields, (), facts, metadata, _NOTHING_USED)
     event["metadata"] = metadata
     truncated = truncate_long_strings(event, defaults.max_value_chars) if long else 0
     facts_ = SpanFacts(None, parent_id is None, False, start, None, truncated, primitive and facts.primitive)
@@ -376,7 +374,7 @@ def _apply_conventions(  # noqa: PLR0917 - the state one mapping shares, passed 
     if user_id:
         event["user_properties"].setdefault("user_id", user_id)
     event["error"] = _error(fields, events, attrs, probes, system)
-    _describe_span(span, fields, events, facts, system, draft.events_used)
+    _describe_span(fields, events, facts, system, draft.events_used)
     event["metadata"] = _merge_metadata(attrs.leftovers(), event["metadata"], system)
     return session_name, draft.session or None
 
@@ -552,8 +550,7 @@ def _without_traceback(description: Optional[str], system: dict[str, Any]) -> Op
     return head.strip() or None
 
 
-def _describe_span(  # noqa: PLR0917 - the state one mapping shares
-    span: ReadableSpan,
+def _describe_span(
     fields: SpanFields,
     events: Any,
     facts: _ResourceFacts,
@@ -575,7 +572,7 @@ def _describe_span(  # noqa: PLR0917 - the state one mapping shares
         ]
         if kept:
             system["events"] = kept
-    links = span_links(span)
+    links = fields[15]
     if links:
         system["links"] = [
             {"trace_id": format(link.context.trace_id, "032x"), "span_id": format(link.context.span_id, "016x")}
