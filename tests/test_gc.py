@@ -81,7 +81,10 @@ def test_what_a_batch_keeps_is_not_tracked_when_compiled() -> None:
     entries = [assembly.add(*pair) for pair in mapped if pair is not None]
     sessions = assembly.finish()
     (body,) = prepare_traces(released, defaults, 1 << 30).bodies
+    waiting = Hold()
+    assert waiting.add(spans[:1]) == []  # a child alone: held for its root
     kept = {
+        "_Held": next(iter(waiting._held.values())),
         "Released": released[0],
         "SpanFacts": mapped[0][1],
         "Entry": entries[0],
