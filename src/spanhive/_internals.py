@@ -58,7 +58,7 @@ def _in_place(held: Any) -> Optional[Sequence[Any]]:
     """The sequence a span holds its events or links in, if it is the SDK's ``BoundedList`` (its deque) or a
     plain tuple or list (a span built by hand, or from OTLP): by class, so that no lookup of a missing
     attribute raises and catches an ``AttributeError`` on every span."""
-    kind = held.__class__
+    kind = type(held)
     if kind is BoundedList:
         inner = getattr(held, "_dq", None)
         return inner if isinstance(inner, deque) else None
@@ -87,16 +87,16 @@ def span_fields(span: Any) -> SpanFields:
     data: Optional[Mapping[str, Any]] = None
     events: Optional[Sequence[Any]] = None
     links: Optional[Sequence[Any]] = None
-    if _FAST_FIELDS and span.__class__ is ReadableSpan:
+    if _FAST_FIELDS and type(span) is ReadableSpan:
         fields = span.__dict__
         name, context, parent = fields["_name"], fields["_context"], fields["_parent"]
         kind, start, end = fields["_kind"], fields["_start_time"], fields["_end_time"]
         status, resource, scope = fields["_status"], fields["_resource"], fields["_instrumentation_scope"]
         attributes = fields["_attributes"]
-        if attributes.__class__ is BoundedAttributes:
+        if type(attributes) is BoundedAttributes:
             dropped = attributes.dropped
             inner = attributes._dict
-            data = inner if inner.__class__ is dict else None
+            data = inner if type(inner) is dict else None
         else:
             dropped = 0
         events, links = _in_place(fields["_events"]), _in_place(fields["_links"])
@@ -107,17 +107,17 @@ def span_fields(span: Any) -> SpanFields:
     trace_id, span_id = _ids_of(context)
     if parent is None:
         parent_id, remote = None, False
-    elif _FAST_FIELDS and parent.__class__ is SpanContext:
+    elif _FAST_FIELDS and type(parent) is SpanContext:
         parent_id, remote = parent[1], parent[2]
     else:
         parent_id, remote = parent.span_id, parent.is_remote
-    if _FAST_FIELDS and status.__class__ is Status:
+    if _FAST_FIELDS and type(status) is Status:
         code, description = status._status_code, status._description
     else:
         code, description = status.status_code, status.description
     if scope is None:
         scope_name = None
-    elif _FAST_FIELDS and scope.__class__ is InstrumentationScope:
+    elif _FAST_FIELDS and type(scope) is InstrumentationScope:
         scope_name = scope._name
     else:
         scope_name = scope.name
@@ -131,7 +131,7 @@ def span_fields(span: Any) -> SpanFields:
 def span_trace(span: Any) -> tuple[int, bool]:
     """A span's trace id, and whether it is its trace's local root (no parent, or a remote one): what grouping
     a batch by trace reads of every span, read as :func:`span_fields` reads it."""
-    if _FAST_FIELDS and span.__class__ is ReadableSpan:
+    if _FAST_FIELDS and type(span) is ReadableSpan:
         fields = span.__dict__
         context, parent = fields["_context"], fields["_parent"]
     else:
@@ -139,12 +139,12 @@ def span_trace(span: Any) -> tuple[int, bool]:
     trace_id = _ids_of(context)[0]
     if parent is None:
         return trace_id, True
-    return trace_id, bool(parent[2] if _FAST_FIELDS and parent.__class__ is SpanContext else parent.is_remote)
+    return trace_id, bool(parent[2] if _FAST_FIELDS and type(parent) is SpanContext else parent.is_remote)
 
 
 def _ids_of(context: Any) -> tuple[int, int]:
     """A span context's trace and span ids: by index from a ``SpanContext`` (a tuple), else its properties."""
-    if _FAST_FIELDS and context.__class__ is SpanContext:
+    if _FAST_FIELDS and type(context) is SpanContext:
         return context[0], context[1]
     if context is None:
         return 0, 0
@@ -204,7 +204,7 @@ def stamp_attributes(span: Any, stamp: dict[str, Any]) -> None:
     if (
         _FAST_STAMP
         and isinstance(attributes, BoundedAttributes)
-        and attributes.__class__ is BoundedAttributes
+        and type(attributes) is BoundedAttributes
         and attributes._immutable is False
         and attributes.max_value_len is None
         and (attributes.maxlen is None or len(attributes._dict) + len(stamp) <= attributes.maxlen)

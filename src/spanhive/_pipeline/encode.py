@@ -186,13 +186,13 @@ def _event_json(event_type: Optional[str], children: Optional[list[str]], rest: 
             event_type or "", b'{"event_type":' + to_json(event_type or "tool") + b',"children_ids":'
         )
     if children:
-        if rest.__class__ is tuple:
+        if type(rest) is tuple:
             return (head, _json.dumps_primitive(children), b",", *rest)
         return (head, _json.dumps_primitive(children), b",", rest)
     leaf = _LEAF_HEADS.get(head)
     if leaf is None:
         leaf = _LEAF_HEADS.setdefault(head, head + b"[],")
-    if rest.__class__ is tuple:
+    if type(rest) is tuple:
         return (leaf, *rest)
     return (leaf, rest)
 

@@ -86,9 +86,9 @@ def _size(span: ReadableSpan) -> int:
     """An estimate of what holding ``span`` keeps alive: its attribute strings, plus a fixed overhead."""
     size = _SPAN_OVERHEAD
     for value in span_attributes(span).values():
-        if value.__class__ is str:
+        if type(value) is str:
             size += len(value)
-        elif value.__class__ is tuple:
+        elif type(value) is tuple:
             size += 16 * len(value)
     return size
 

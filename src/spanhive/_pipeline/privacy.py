@@ -53,7 +53,7 @@ def is_sensitive(key: Any) -> bool:
         return False
     if key in _SECRET:
         return True
-    if key.__class__ is str:
+    if type(key) is str:
         name = _CAMEL.sub("_", key.rsplit(".", 1)[-1]).lower().replace("-", "_")
         known = name in _EXACT or name.endswith(_SUFFIXES)
     else:
@@ -155,13 +155,13 @@ def redact(value: Any) -> int:
     """
     count = 0
     shortest = _SHORTEST
-    if value.__class__ is dict:
+    if type(value) is dict:
         safe = _SAFE
         for key, item in value.items():
             if item is None:
                 continue
             if key in safe or not is_sensitive(key):
-                kind = item.__class__
+                kind = type(item)
                 if kind is str:
                     if len(item) >= shortest:
                         clean = scrub(item)
@@ -173,9 +173,9 @@ def redact(value: Any) -> int:
             elif item != REDACTED:
                 value[key] = REDACTED
                 count += 1
-    elif value.__class__ is list:
+    elif type(value) is list:
         for index, item in enumerate(value):
-            kind = item.__class__
+            kind = type(item)
             if kind is str:
                 if len(item) >= shortest:
                     clean = scrub(item)
@@ -195,7 +195,7 @@ def redact_record(record: dict[str, Any]) -> int:
         if value:
             count += redact(value)
     error = record.get("error")
-    if error.__class__ is str:
+    if type(error) is str:
         clean = scrub(error)
         if clean is not error:
             record["error"] = clean
@@ -214,7 +214,7 @@ def withhold_content(record: dict[str, Any]) -> None:
     kept, and so are the other fields (tokens, costs, timings, errors)."""
     for field in ("inputs", "outputs"):
         value = record.get(field)
-        if value.__class__ is dict:
+        if type(value) is dict:
             _withhold(value)
 
 
@@ -222,12 +222,12 @@ def _withhold(value: Any) -> None:
     stack = [value]
     while stack:
         node = stack.pop()
-        items: Any = node.items() if node.__class__ is dict else enumerate(node)
+        items: Any = node.items() if type(node) is dict else enumerate(node)
         for key, item in list(items):
-            if item.__class__ is str:
-                if not (node.__class__ is dict and key in _STRUCTURE):
+            if type(item) is str:
+                if not (type(node) is dict and key in _STRUCTURE):
                     node[key] = WITHHELD
-            elif item.__class__ is dict or item.__class__ is list:
+            elif type(item) is dict or type(item) is list:
                 stack.append(item)
 
 

@@ -101,7 +101,7 @@ class SpanAttrs:
     def leftovers(self) -> dict[str, Any]:
         """Unconsumed attributes as sent, OTel sequences (tuples) as lists."""
         used = self.used
-        return {key: list(v) if v.__class__ is tuple else v for key, v in self.data.items() if key not in used}
+        return {key: list(v) if type(v) is tuple else v for key, v in self.data.items() if key not in used}
 
 
 class KeyLayout:

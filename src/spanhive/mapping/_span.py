@@ -326,7 +326,7 @@ def _scan(values: Iterable[Any], limit: int) -> tuple[bool, bool]:
     primitive = True
     floor = min(limit, INLINE_DATA_MAX_CHARS)
     for value in values:
-        cls = value.__class__
+        cls = type(value)
         if cls is str:
             if not long and len(value) > floor and is_bulky(value, limit):
                 long = True
@@ -340,7 +340,7 @@ def _scan(values: Iterable[Any], limit: int) -> tuple[bool, bool]:
 
 def _primitive_items(values: tuple[Any, ...]) -> bool:
     for value in values:
-        cls = value.__class__
+        cls = type(value)
         if cls is float:
             if value - value:
                 return False
@@ -393,7 +393,7 @@ def _survey(data: Mapping[str, Any], limit: int) -> Optional[tuple[dict[str, Any
             known = _is_conventional(key)
         if known:
             return None
-        cls = value.__class__
+        cls = type(value)
         if cls is str:
             long = long or (len(value) > floor and is_bulky(value, limit))
         elif cls is tuple:

@@ -123,7 +123,7 @@ def estimate_cost(draft: Draft, start_ns: int) -> None:
 
 def _tokens(value: object) -> int:
     """A token count as a whole number of at least 0 (0 for anything else: NaN, infinities, text)."""
-    if value.__class__ is int:
+    if type(value) is int:
         return value if value > 0 else 0
     if isinstance(value, float) and 0 < value < 1e18:
         return int(value)
