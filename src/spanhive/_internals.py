@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import Token
 from json import encoder as _json_encoder
-from typing import Any, Optional
+from typing import Any, Final, Optional
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
@@ -28,7 +28,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 # --- span attributes, events and links -----------------------------------------------------------------
 
 
-def span_attributes(span: Any) -> Mapping[str, Any]:
+def span_attributes(span: Any) -> dict[str, Any]:
     """The span's attributes as a plain dict, read without copying.
 
     The SDK's public ``attributes`` wraps a ``BoundedAttributes`` (a ``MutableMapping`` whose every lookup
@@ -67,7 +67,7 @@ def _in_place(held: Any) -> Optional[Sequence[Any]]:
 
 SpanFields = tuple[
     str, int, int, Optional[int], bool, Any, int, int, Any, Optional[str], Any, Optional[str], int,
-    Mapping[str, Any], Sequence[Any], Sequence[Any],
+    dict[str, Any], Sequence[Any], Sequence[Any],
 ]  # fmt: skip
 """What mapping reads of every span, in this order: name, trace id, span id, the parent's span id (``None``
 for a root) and whether the parent is remote, kind, start and end (ns), status code and description, resource,
@@ -84,7 +84,7 @@ def span_fields(span: Any) -> SpanFields:
     class every SDK span is exported as, is read from its instance dict, and a ``SpanContext`` (a tuple) by
     index; anything else through the public properties.
     """
-    data: Optional[Mapping[str, Any]] = None
+    data: Optional[dict[str, Any]] = None
     events: Optional[Sequence[Any]] = None
     links: Optional[Sequence[Any]] = None
     if _FAST_FIELDS and type(span) is ReadableSpan:
@@ -182,7 +182,7 @@ def _fields_layout_known() -> bool:
         return False
 
 
-_FAST_FIELDS = _fields_layout_known()
+_FAST_FIELDS: Final = _fields_layout_known()
 
 
 def _attributes_layout_known() -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any, Final, Union
 
 from spanhive._internals import json_text_encoder
 
@@ -52,16 +52,20 @@ def dumps(value: Any) -> bytes:
         return text.encode("utf-8", "replace")
 
 
-_COMPACT_BELOW = 64 * 1024
+_COMPACT_BELOW: Final = 64 * 1024
 """orjson hands over the buffer it wrote into, a page or more whatever the length of the text, so every small
 result kept alive holds (and faults in) pages of its own. A batch keeps hundreds until its body is joined:
 copied to their length they share pages: 5x cheaper than the faults, measured (``benchmarks/README.md``).
 Above this size a copy costs more than the slack it saves."""
 
 
+_orjson_encode: Final[Callable[[Any], bytes]] = dumps if _orjson is None else _orjson.dumps
+"""orjson's encoder, read off its module once: compiled, that read is a Python attribute lookup."""
+
+
 def _orjson_dumps(value: Any) -> bytes:
     try:
-        encoded = _orjson.dumps(value)
+        encoded = _orjson_encode(value)
     except TypeError:  # JSONEncodeError: a big integer, a surrogate, an unknown type
         return dumps(value)
     return encoded if len(encoded) >= _COMPACT_BELOW else memoryview(encoded).tobytes()
@@ -72,7 +76,7 @@ def members(value: dict[str, Any], primitive: bool) -> Union[bytes, memoryview]:
     :func:`dumps_primitive` if ``primitive``, else :func:`dumps`. Cut in the same copy that compacts it."""
     if primitive and dumps_primitive is _orjson_dumps:
         try:
-            encoded = _orjson.dumps(value)
+            encoded = _orjson_encode(value)
         except TypeError:
             encoded = dumps(value)
     else:

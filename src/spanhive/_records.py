@@ -11,7 +11,7 @@ from typing import Any, Optional, TypedDict
 
 EVENT_TYPES = frozenset({"model", "chain", "tool", "session"})
 
-DICT_FIELDS = ("config", "inputs", "outputs", "metadata", "feedback", "metrics", "user_properties")
+DICT_FIELDS: tuple[str, ...] = ("config", "inputs", "outputs", "metadata", "feedback", "metrics", "user_properties")
 """The seven fields both records have, always present as (possibly empty) objects: HoneyHive's attribute
 buckets (``honeyhive_<field>.*``), the ``spanhive.session.<field>`` enrichment family and the store's JSON
 columns are all named after them."""

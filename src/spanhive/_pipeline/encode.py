@@ -144,12 +144,12 @@ class Encoder:
     def add(self, entry: Entry, event: Event, facts: SpanFacts) -> None:
         """Encode ``event`` (of ``entry``), all but the type and children assembly settles at the end; the
         event's own dicts can be let go after this."""
-        dumps = _json.dumps_primitive if facts.primitive else to_json
         self.primitive = self.primitive and facts.primitive
         record = cast("dict[str, Any]", event)
         del record["event_type"], record["children_ids"]
         pieces: tuple[Any, ...] = ()
         if facts.root:  # the session takes these: encode them once for both records
+            dumps = _json.dumps_primitive if facts.primitive else to_json
             for key in ("inputs", "outputs"):
                 if record[key]:
                     value = record.pop(key)

@@ -155,6 +155,7 @@ def redact(value: Any) -> int:
     """
     count = 0
     shortest = _SHORTEST
+    text: str  # a string item, typed: compiled, its length is then read without a call
     if type(value) is dict:
         safe = _SAFE
         for key, item in value.items():
@@ -163,9 +164,10 @@ def redact(value: Any) -> int:
             if key in safe or not is_sensitive(key):
                 kind = type(item)
                 if kind is str:
-                    if len(item) >= shortest:
-                        clean = scrub(item)
-                        if clean is not item:
+                    text = item
+                    if len(text) >= shortest:
+                        clean = scrub(text)
+                        if clean is not text:
                             value[key] = clean  # the same key: safe while iterating
                             count += 1
                 elif kind is dict or kind is list:
@@ -177,9 +179,10 @@ def redact(value: Any) -> int:
         for index, item in enumerate(value):
             kind = type(item)
             if kind is str:
-                if len(item) >= shortest:
-                    clean = scrub(item)
-                    if clean is not item:
+                text = item
+                if len(text) >= shortest:
+                    clean = scrub(text)
+                    if clean is not text:
                         value[index] = clean
                         count += 1
             elif kind is dict or kind is list:

@@ -8,7 +8,7 @@ the index and every prefix scan are worked out once per key layout, not once per
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Optional, TypeVar, Union, cast
 
 from spanhive import _json
@@ -20,8 +20,8 @@ T = TypeVar("T")
 class SpanAttrs:
     __slots__ = ("_layout", "data", "used")
 
-    def __init__(self, data: Optional[Mapping[str, Any]]) -> None:
-        self.data: Mapping[str, Any] = data or {}
+    def __init__(self, data: Optional[dict[str, Any]]) -> None:
+        self.data: dict[str, Any] = data or {}
         self.used: set[str] = set()
         self._layout: Optional[KeyLayout] = None
 

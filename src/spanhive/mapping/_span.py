@@ -8,10 +8,10 @@ the same record in any process, on any retry.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Optional
+from typing import Any, Final, NamedTuple, Optional
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
@@ -89,6 +89,10 @@ _UNKNOWN_SERVICE = "unknown_service"
 _NOTHING_USED: frozenset[int] = frozenset()
 _KIND_NAMES = {id(kind): kind.name.lower() for kind in SpanKind}
 """By the member's identity: hashing an enum member runs Python code (``Enum.__hash__``)."""
+_ERROR: Final = StatusCode.ERROR
+_OK: Final = StatusCode.OK
+_INTERNAL: Final = SpanKind.INTERNAL
+"""Enum members read once: compiled, ``StatusCode.ERROR`` is a Python attribute lookup on the enum's class."""
 CONVENTION_HEADS = frozenset(
     {
         *honeyhive.BUCKETS, *(bucket + "_raw" for bucket in honeyhive.BUCKETS),
@@ -256,7 +260,7 @@ def _plain(
     metadata, long, primitive = survey
     # spanhive's own facts are written over the attributes in place, in the order a merge would put them
     _put_ids(metadata, trace_id, span_id)
-    if status_code is StatusCode.ERROR:
+    if status_code is _ERROR:
         stacktrace: dict[str, Any] = {}
         event["error"] = _without_traceback(description, stacktrace) or "error"
         metadata.update(stacktrace)
@@ -328,10 +332,12 @@ def _scan(values: Iterable[Any], limit: int) -> tuple[bool, bool]:
     for value in values:
         cls = type(value)
         if cls is str:
-            if not long and len(value) > floor and is_bulky(value, limit):
+            text: str = value  # typed: compiled, its length is then read without a call
+            if not long and len(text) > floor and is_bulky(text, limit):
                 long = True
         elif cls is float:
-            if value - value:  # NaN or an infinity
+            number: float = value
+            if number - number:  # NaN or an infinity
                 primitive = False
         elif cls is not int and cls is not bool and not (cls is tuple and _primitive_items(value)):
             primitive = False
@@ -342,7 +348,8 @@ def _primitive_items(values: tuple[Any, ...]) -> bool:
     for value in values:
         cls = type(value)
         if cls is float:
-            if value - value:
+            number: float = value
+            if number - number:
                 return False
         elif cls is not str and cls is not int and cls is not bool:
             return False
@@ -379,7 +386,7 @@ def _apply_conventions(  # noqa: PLR0917 - the state one mapping shares, passed 
     return session_name, draft.session or None
 
 
-def _survey(data: Mapping[str, Any], limit: int) -> Optional[tuple[dict[str, Any], bool, bool]]:
+def _survey(data: dict[str, Any], limit: int) -> Optional[tuple[dict[str, Any], bool, bool]]:
     """For a span whose attributes no convention reads, in one pass: its metadata (the attributes, OTel
     sequences as lists) and :func:`_scan`'s answers. ``None`` as soon as a key belongs to a convention."""
     conventional = _CONVENTIONAL_KEYS
@@ -395,13 +402,15 @@ def _survey(data: Mapping[str, Any], limit: int) -> Optional[tuple[dict[str, Any
             return None
         cls = type(value)
         if cls is str:
-            long = long or (len(value) > floor and is_bulky(value, limit))
+            text: str = value  # typed: compiled, its length is then read without a call
+            long = long or (len(text) > floor and is_bulky(text, limit))
         elif cls is tuple:
             primitive = primitive and _primitive_items(value)
             metadata[key] = list(value)
             continue
         elif cls is float:
-            primitive = primitive and not value - value
+            number: float = value
+            primitive = primitive and not number - number
         elif cls is not int and cls is not bool:
             primitive = False
         metadata[key] = value
@@ -529,9 +538,9 @@ def _error(fields: SpanFields, events: Any, attrs: SpanAttrs, probes: _Probes, s
     if explicit is not None:
         return explicit
     status_code = fields[8]
-    if status_code is StatusCode.ERROR:
+    if status_code is _ERROR:
         return described or _without_traceback(fields[9], system) or observation_error or error_type or "error"
-    if status_code is StatusCode.OK:
+    if status_code is _OK:
         return None
     return described or observation_error or error_type
 
@@ -559,7 +568,7 @@ def _describe_span(
 ) -> None:
     """Facts about the span itself that no attribute carries: kind, scope, resource, events, links."""
     kind, scope_name, dropped = fields[5], fields[11], fields[12]
-    if kind is not SpanKind.INTERNAL:
+    if kind is not _INTERNAL:
         system["otel.span_kind"] = _KIND_NAMES.get(id(kind)) or str(kind)
     if scope_name:
         system["otel.scope.name"] = scope_name

@@ -7,13 +7,15 @@ not in its table (``UNKNOWN``, Langfuse ``span``…) falls through to the next s
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Final, Optional
 
 from spanhive._records import EVENT_TYPES
 from spanhive.mapping import honeyhive, pydantic_ai
 from spanhive.mapping._attrs import KeyLayout, SpanAttrs
 
-MODEL, CHAIN, TOOL = "model", "chain", "tool"
+MODEL: Final = "model"
+CHAIN: Final = "chain"
+TOOL: Final = "tool"
 
 KIND_TABLES: tuple[tuple[str, dict[str, str]], ...] = (
     (
